@@ -1,0 +1,262 @@
+// main.go owns the process: the configuration (flags over environment), its validation, the wiring
+// of engine and registry clients, the run-once / interval loop and the signals that end it.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"regexp"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+// config is everything the user asked for, after flags and environment are merged.
+type config struct {
+	host, apiVersion, certPath string
+	tlsVerify                  bool
+
+	labelEnable, includeStopped, includeRestarting bool
+	disableContainers                              []string
+	scope                                          string
+	names                                          []string
+	patterns                                       []*regexp.Regexp
+
+	interval, stopTimeout                                time.Duration
+	schedule                                             string
+	runOnce, monitorOnly, noPull, noRestart, cleanup     bool
+	removeVolumes, reviveStopped, lifecycleHooks         bool
+	rollingRestart, labelTakePrecedence                  bool
+	concurrency                                          int
+	warnOnHeadFailure                                    string
+	registryCA                                           string
+	registryCAValidate, insecureRegistry                 bool
+	httpAPIUpdate, httpAPIMetrics, httpAPIPeriodicPolls  bool
+	httpAPIToken                                         string
+	notifications, notificationURLs                      []string
+	notificationsLevel, notificationsHostname            string
+	notificationTemplate, notificationTitleTag           string
+	notificationsDelay                                   time.Duration
+	notificationReport, notificationSkipTitle            bool
+	notificationLogStdout                                bool
+	legacy                                               map[string]*string
+	logFormat, logLevel, porcelain                       string
+	debug, trace, noColor, noStartupMessage, healthCheck bool
+	showVersion                                          bool
+	setBy                                                map[string]string // flag name -> "--flag" or the variable that set it
+}
+
+// usageError is invalid input: the process exits 2 with its one-line message.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
+
+func defaultConfig() *config {
+	return &config{
+		host:              "unix:///var/run/docker.sock",
+		interval:          24 * time.Hour,
+		stopTimeout:       10 * time.Second,
+		concurrency:       8,
+		warnOnHeadFailure: "auto",
+		logFormat:         "auto",
+		logLevel:          "info",
+	}
+}
+
+// parseConfig merges the environment and the command line; lookup reads the environment.
+func parseConfig(args []string, lookup func(string) (string, bool), help io.Writer) (*config, error) {
+	c := defaultConfig()
+	c.setBy = map[string]string{}
+	opts := c.options()
+
+	fs := flag.NewFlagSet("outpost", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	byName := map[string]*option{}
+	for _, o := range opts {
+		fs.Var(o.value, o.name, o.usage)
+		byName[o.name] = o
+		if o.short != "" {
+			fs.Var(o.value, o.short, o.usage)
+			byName[o.short] = o
+		}
+	}
+	fs.BoolVar(&c.showVersion, "version", false, "print the version")
+
+	// The environment first, so that explicit flags overwrite it.
+	for _, o := range opts {
+		for _, name := range o.envNames() {
+			v, ok := lookup(name)
+			if !ok {
+				continue
+			}
+			if name == "NO_COLOR" {
+				v = "true" // set at all means true, per no-color.org
+			}
+			if v == "" {
+				continue
+			}
+			if err := o.value.Set(v); err != nil {
+				return nil, usagef("invalid value %q in %s (--%s): %v", v, name, o.name, err)
+			}
+			c.setBy[o.name] = name
+		}
+	}
+	if v, ok := lookup("DOCKER_CERT_PATH"); ok {
+		c.certPath = v
+	}
+
+	// Positional arguments may stand between flags, as they could with Watchtower.
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				writeUsage(help, opts)
+				return nil, err
+			}
+			return nil, usagef("%s", strings.Replace(strings.Replace(err.Error(), "flag -", "--", 1), "for flag ", "for ", 1))
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		c.names = append(c.names, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	fs.Visit(func(f *flag.Flag) {
+		if o := byName[f.Name]; o != nil {
+			c.setBy[o.name] = "--" + o.name
+		}
+	})
+	if c.showVersion {
+		return c, nil
+	}
+	if err := c.validate(byName); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// validate rejects combinations that cannot work and flags whose behaviour is not built yet.
+func (c *config) validate(byName map[string]*option) error {
+	if _, ok := c.setBy["schedule"]; ok && c.schedule != "" {
+		if src, ok := c.setBy["interval"]; ok {
+			return usagef("--schedule and --interval (set by %s) exclude each other: keep one", src)
+		}
+	}
+	if c.interval <= 0 {
+		return usagef("invalid value %s for --interval: want at least 1 second", c.interval)
+	}
+	if c.stopTimeout <= 0 {
+		return usagef("invalid value %s for --stop-timeout: want at least 1 second", c.stopTimeout)
+	}
+	if c.rollingRestart && c.monitorOnly {
+		return usagef("--rolling-restart cannot be used with --monitor-only: monitor-only restarts nothing")
+	}
+	if (c.httpAPIUpdate || c.httpAPIMetrics) && c.httpAPIToken == "" {
+		return usagef("--http-api-update and --http-api-metrics need --http-api-token (or WATCHTOWER_HTTP_API_TOKEN)")
+	}
+	if c.porcelain != "" && c.porcelain != "v1" {
+		return usagef("invalid value %q for --porcelain: want v1", c.porcelain)
+	}
+	switch {
+	case strings.HasPrefix(c.host, "unix://"), strings.HasPrefix(c.host, "tcp://"):
+	default:
+		return usagef("invalid value %q for --host: want unix:///path/to/docker.sock or tcp://host:port", c.host)
+	}
+	for _, n := range c.names {
+		name := strings.TrimPrefix(n, "/")
+		re, err := regexp.Compile("^(?:" + name + ")$")
+		if err != nil {
+			re = regexp.MustCompile("^" + regexp.QuoteMeta(name) + "$")
+		}
+		c.patterns = append(c.patterns, re)
+	}
+	for name, src := range c.setBy {
+		o := byName[name]
+		if o == nil || o.later == "" || isDefault(o) {
+			continue
+		}
+		return usagef("--%s (set by %s) is not supported yet: it arrives with %s", name, src, o.later)
+	}
+	return nil
+}
+
+// isDefault tells whether an option still holds a value that asks for nothing.
+func isDefault(o *option) bool {
+	switch v := o.value.(type) {
+	case *boolValue:
+		return !bool(*v)
+	case *secondsValue:
+		return *v == 0
+	default:
+		return o.value.String() == ""
+	}
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr))
+}
+
+// run is the whole program; it returns the exit status.
+func run(args []string, lookup func(string) (string, bool), stdout, stderr io.Writer) int {
+	cfg, err := parseConfig(args, lookup, stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "outpost: %v\n", err)
+		return 2
+	}
+	if cfg.showVersion {
+		fmt.Fprintf(stdout, "outpost %s\n", version)
+		return 0
+	}
+	log := newLogger(cfg, stderr, lookup)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	reg, err := newRegistryClient(cfg, lookup, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "outpost: %v\n", err)
+		return 2
+	}
+	eng, err := dialEngine(ctx, engineOptions{host: cfg.host, tlsVerify: cfg.tlsVerify, certPath: cfg.certPath, apiVersion: cfg.apiVersion})
+	if err != nil {
+		log.Error("cannot use the Docker engine", "err", err)
+		return 1
+	}
+	if !cfg.noStartupMessage {
+		log.Info("outpost started", "version", version, "engine", cfg.host, "api", eng.version, "run_once", cfg.runOnce, "interval", cfg.interval.String())
+	}
+	if !cfg.monitorOnly {
+		log.Warn("updating is not built yet: running as --monitor-only, nothing will be pulled or restarted")
+		cfg.monitorOnly = true
+	}
+	s := &session{cfg: cfg, eng: eng, reg: reg, log: log}
+
+	rep := s.run(ctx)
+	if cfg.runOnce {
+		return rep.exitCode()
+	}
+	ticker := time.NewTicker(cfg.interval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			log.Info("stopping on signal")
+			return 0
+		case <-ticker.C:
+			s.run(ctx)
+		}
+	}
+}
