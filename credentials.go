@@ -150,6 +150,8 @@ func (s *credentialStore) runHelper(ctx context.Context, name, registry string) 
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "docker-credential-"+name, "get")
 	cmd.Stdin = strings.NewReader(registry)
+	// A helper's own children may hold its output open after it is killed.
+	cmd.WaitDelay = time.Second
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {

@@ -123,7 +123,7 @@ func parseConfig(args []string, lookup func(string) (string, bool), help io.Writ
 				writeUsage(help, opts)
 				return nil, err
 			}
-			return nil, usagef("%s", strings.Replace(strings.Replace(err.Error(), "flag -", "--", 1), "for flag ", "for ", 1))
+			return nil, flagError(err, byName)
 		}
 		if fs.NArg() == 0 {
 			break
@@ -143,6 +143,34 @@ func parseConfig(args []string, lookup func(string) (string, bool), help io.Writ
 		return nil, err
 	}
 	return c, nil
+}
+
+// flagParseError matches the flag package's messages so they can name flags as users write them.
+var flagParseError = regexp.MustCompile(`^(invalid (?:boolean )?value "(.*)" for (?:flag )?-([^:]+): (.*)|flag provided but not defined: -(.*)|flag needs an argument: -(.*))$`)
+
+// flagError rewrites the flag package's error to name the long flag.
+func flagError(err error, byName map[string]*option) error {
+	m := flagParseError.FindStringSubmatch(err.Error())
+	long := func(n string) string {
+		if o := byName[n]; o != nil && o.name != n {
+			return "--" + o.name + " (-" + n + ")"
+		}
+		return "--" + n
+	}
+	switch {
+	case m == nil:
+		return usagef("%v", err)
+	case m[3] != "":
+		return usagef("invalid value %q for %s: %s", m[2], long(m[3]), m[4])
+	case m[5] != "":
+		dash := "--"
+		if len(m[5]) == 1 {
+			dash = "-"
+		}
+		return usagef("unknown flag %s%s: see outpost --help", dash, m[5])
+	default:
+		return usagef("%s needs a value", long(m[6]))
+	}
 }
 
 // validate rejects combinations that cannot work and flags whose behaviour is not built yet.

@@ -1,0 +1,334 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// fakeRegistry is an httptest registry speaking the distribution API for manifests.
+type fakeRegistry struct {
+	*httptest.Server
+	t *testing.T
+
+	mu             sync.Mutex
+	manifests      map[string]fakeManifest // "path:tag" or "path@digest"
+	noDigestHeader bool
+	user, pass     string // Basic auth is required when user is set
+	requests       []string
+	accepts        []string
+	auths          []string
+	handler        http.HandlerFunc // replaces the default one when set
+}
+
+type fakeManifest struct {
+	mediaType string
+	body      []byte
+}
+
+func (m fakeManifest) digest() string {
+	s := sha256.Sum256(m.body)
+	return "sha256:" + hex.EncodeToString(s[:])
+}
+
+func newFakeRegistry(t *testing.T) *fakeRegistry {
+	r := &fakeRegistry{t: t, manifests: map[string]fakeManifest{}}
+	r.Server = httptest.NewServer(http.HandlerFunc(r.serve))
+	t.Cleanup(r.Close)
+	return r
+}
+
+// host is the registry's host:port, as it appears in image references.
+func (r *fakeRegistry) host() string { return strings.TrimPrefix(r.URL, "http://") }
+
+// push stores a schema2 manifest for path:tag whose content depends on build, and returns its digest.
+func (r *fakeRegistry) push(path, tag, build string) string {
+	m := fakeManifest{
+		mediaType: "application/vnd.docker.distribution.manifest.v2+json",
+		body:      []byte(fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"digest":"sha256:%x"}}`, sha256.Sum256([]byte(build)))),
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.manifests[path+":"+tag] = m
+	r.manifests[path+"@"+m.digest()] = m
+	return m.digest()
+}
+
+func (r *fakeRegistry) count(prefix string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, q := range r.requests {
+		if strings.HasPrefix(q, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+func (r *fakeRegistry) serve(w http.ResponseWriter, req *http.Request) {
+	r.mu.Lock()
+	r.requests = append(r.requests, req.Method+" "+req.URL.Path)
+	r.accepts = append(r.accepts, req.Header.Get("Accept"))
+	r.auths = append(r.auths, req.Header.Get("Authorization"))
+	h := r.handler
+	r.mu.Unlock()
+	if h != nil {
+		h(w, req)
+		return
+	}
+	if r.user != "" {
+		u, p, ok := req.BasicAuth()
+		if !ok || u != r.user || p != r.pass {
+			w.Header().Set("WWW-Authenticate", `Basic realm="Registry Realm"`)
+			writeRegistryError(w, http.StatusUnauthorized, "UNAUTHORIZED", "authentication required")
+			return
+		}
+	}
+	if req.URL.Path == "/v2/" {
+		w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
+		w.Write([]byte("{}"))
+		return
+	}
+	name, ref, ok := strings.Cut(strings.TrimPrefix(req.URL.Path, "/v2/"), "/manifests/")
+	if !ok {
+		writeRegistryError(w, http.StatusNotFound, "NAME_UNKNOWN", "repository name not known to registry")
+		return
+	}
+	sep := ":"
+	if strings.HasPrefix(ref, "sha256:") {
+		sep = "@"
+	}
+	r.mu.Lock()
+	m, found := r.manifests[name+sep+ref]
+	noDigest := r.noDigestHeader
+	r.mu.Unlock()
+	if !found {
+		writeRegistryError(w, http.StatusNotFound, "MANIFEST_UNKNOWN", "manifest unknown")
+		return
+	}
+	w.Header().Set("Content-Type", m.mediaType)
+	w.Header().Set("Content-Length", fmt.Sprint(len(m.body)))
+	if !noDigest {
+		w.Header().Set("Docker-Content-Digest", m.digest())
+	}
+	if req.Method == http.MethodGet {
+		w.Write(m.body)
+	}
+}
+
+func writeRegistryError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, `{"errors":[{"code":%q,"message":%q}]}`, code, msg)
+}
+
+// testRegistryClient builds the client main would build, logging into buf when it is not nil.
+func testRegistryClient(t *testing.T, env func(string) (string, bool), buf *bytes.Buffer) *registryClient {
+	t.Helper()
+	var w io.Writer = io.Discard
+	if buf != nil {
+		w = buf
+	}
+	log := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: levelTrace}))
+	c, err := newRegistryClient(defaultConfig(), env, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func mustRef(t *testing.T, s string) reference {
+	t.Helper()
+	r, err := parseReference(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestHeadDigestSendsAllManifestTypes(t *testing.T) {
+	reg := newFakeRegistry(t)
+	want := reg.push("app", "latest", "v1")
+	c := testRegistryClient(t, envMap(), nil)
+	m, err := c.headDigest(context.Background(), mustRef(t, reg.host()+"/app"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.digest != want || m.mediaType != "application/vnd.docker.distribution.manifest.v2+json" {
+		t.Fatalf("got %+v, want digest %s", m, want)
+	}
+	if reg.count("HEAD /v2/app/manifests/latest") != 1 || reg.count("GET /v2/app/manifests") != 0 {
+		t.Fatalf("requests %q: want one HEAD and no GET", reg.requests)
+	}
+	accept := reg.accepts[len(reg.accepts)-1]
+	for _, mt := range []string{
+		"application/vnd.docker.distribution.manifest.list.v2+json",
+		"application/vnd.oci.image.index.v1+json",
+		"application/vnd.docker.distribution.manifest.v2+json",
+		"application/vnd.oci.image.manifest.v1+json",
+	} {
+		if !strings.Contains(accept, mt) {
+			t.Errorf("Accept %q lacks %s", accept, mt)
+		}
+	}
+}
+
+func TestHeadDigestFallsBackToGetWithoutDigestHeader(t *testing.T) {
+	reg := newFakeRegistry(t)
+	want := reg.push("team/app", "v2", "build-2")
+	reg.noDigestHeader = true
+	c := testRegistryClient(t, envMap(), nil)
+	m, err := c.headDigest(context.Background(), mustRef(t, reg.host()+"/team/app:v2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.digest != want {
+		t.Fatalf("digest %s, want the sha256 of the body %s", m.digest, want)
+	}
+	if reg.count("HEAD ") != 1 || reg.count("GET /v2/team/app/manifests/v2") != 1 || c.stats.gets.Load() != 1 {
+		t.Fatalf("requests %q: want HEAD then GET", reg.requests)
+	}
+}
+
+func TestOnePingPerRegistry(t *testing.T) {
+	a, b := newFakeRegistry(t), newFakeRegistry(t)
+	for i := 0; i < 5; i++ {
+		a.push(fmt.Sprintf("r%d", i), "latest", "x")
+		b.push(fmt.Sprintf("r%d", i), "latest", "y")
+	}
+	c := testRegistryClient(t, envMap(), nil)
+	var wg sync.WaitGroup
+	for i := 0; i < 5; i++ {
+		for _, reg := range []*fakeRegistry{a, b} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := c.headDigest(context.Background(), mustRef(t, fmt.Sprintf("%s/r%d", reg.host(), i))); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	for _, reg := range []*fakeRegistry{a, b} {
+		if n := reg.count("GET /v2/"); n != 1 || reg.count("GET /v2/r") != 0 {
+			t.Errorf("registry %s: %d pings, want 1 (requests %q)", reg.host(), n, reg.requests)
+		}
+		if n := reg.count("HEAD "); n != 5 {
+			t.Errorf("registry %s: %d HEADs, want 5", reg.host(), n)
+		}
+	}
+	if c.stats.pings.Load() != 2 || c.stats.heads.Load() != 10 {
+		t.Errorf("stats pings %d heads %d, want 2 and 10", c.stats.pings.Load(), c.stats.heads.Load())
+	}
+}
+
+func TestHeadDigestErrorsNameRegistryAndMessage(t *testing.T) {
+	reg := newFakeRegistry(t)
+	c := testRegistryClient(t, envMap(), nil)
+	_, err := c.headDigest(context.Background(), mustRef(t, reg.host()+"/nothing:here"))
+	if err == nil || !strings.Contains(err.Error(), reg.host()) || !strings.Contains(err.Error(), "no tag here of nothing") {
+		t.Fatalf("missing tag: %v", err)
+	}
+	reg.handler = func(w http.ResponseWriter, req *http.Request) {
+		if req.URL.Path == "/v2/" {
+			return
+		}
+		writeRegistryError(w, http.StatusInternalServerError, "UNKNOWN", "disk on fire")
+	}
+	_, err = c.headDigest(context.Background(), mustRef(t, reg.host()+"/app"))
+	if err == nil || !strings.Contains(err.Error(), "500") {
+		t.Fatalf("server error: %v", err)
+	}
+}
+
+func TestPingRejectsNonRegistry(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	defer srv.Close()
+	c := testRegistryClient(t, envMap(), nil)
+	_, err := c.headDigest(context.Background(), mustRef(t, strings.TrimPrefix(srv.URL, "http://")+"/app"))
+	if err == nil || !strings.Contains(err.Error(), "is it a registry") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestBasicAuthFromEnvironmentAndConfig(t *testing.T) {
+	reg := newFakeRegistry(t)
+	reg.user, reg.pass = "outpost", "hunter2-secret"
+	want := reg.push("private/app", "latest", "p1")
+
+	// No credentials: a clear error, nothing sent.
+	var logs bytes.Buffer
+	c := testRegistryClient(t, envMap(), &logs)
+	_, err := c.headDigest(context.Background(), mustRef(t, reg.host()+"/private/app"))
+	if err == nil || !strings.Contains(err.Error(), "REPO_USER") {
+		t.Fatalf("no credentials: %v", err)
+	}
+
+	// REPO_USER and REPO_PASS.
+	c = testRegistryClient(t, envMap("REPO_USER", "outpost", "REPO_PASS", "hunter2-secret", "DOCKER_CONFIG", t.TempDir()), &logs)
+	m, err := c.headDigest(context.Background(), mustRef(t, reg.host()+"/private/app"))
+	if err != nil || m.digest != want {
+		t.Fatalf("REPO_USER: %+v %v", m, err)
+	}
+
+	// config.json auths.
+	dir := writeDockerConfig(t, fmt.Sprintf(`{"auths":{"http://%s":{"auth":"b3V0cG9zdDpodW50ZXIyLXNlY3JldA=="}}}`, reg.host()))
+	c = testRegistryClient(t, envMap("DOCKER_CONFIG", dir), &logs)
+	m, err = c.headDigest(context.Background(), mustRef(t, reg.host()+"/private/app"))
+	if err != nil || m.digest != want {
+		t.Fatalf("config.json: %+v %v", m, err)
+	}
+
+	// Wrong password: the registry's refusal, named.
+	c = testRegistryClient(t, envMap("REPO_USER", "outpost", "REPO_PASS", "wrong", "DOCKER_CONFIG", t.TempDir()), &logs)
+	_, err = c.headDigest(context.Background(), mustRef(t, reg.host()+"/private/app"))
+	if err == nil || !strings.Contains(err.Error(), "refused access to private/app") {
+		t.Fatalf("wrong password: %v", err)
+	}
+	if strings.Contains(logs.String(), "hunter2-secret") || strings.Contains(logs.String(), "b3V0cG9zdDpodW50ZXIyLXNlY3JldA") {
+		t.Fatal("trace logs carry the password")
+	}
+	if !strings.Contains(logs.String(), "registry request") {
+		t.Fatal("trace logs are missing: the secrecy check above proves nothing")
+	}
+}
+
+func TestRedirectToAnotherHostDropsAuthorization(t *testing.T) {
+	other := newFakeRegistry(t)
+	other.handler = func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Docker-Content-Digest", "sha256:"+strings.Repeat("ab", 32))
+	}
+	reg := newFakeRegistry(t)
+	reg.user, reg.pass = "u", "p"
+	reg.push("app", "latest", "1")
+	reg.handler = func(w http.ResponseWriter, req *http.Request) {
+		if u, p, ok := req.BasicAuth(); !ok || u != "u" || p != "p" {
+			w.Header().Set("WWW-Authenticate", `Basic realm="r"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		if req.URL.Path == "/v2/" {
+			return
+		}
+		// Another host:port; Go's own client would keep Authorization for the same host name.
+		http.Redirect(w, req, other.URL+req.URL.Path, http.StatusTemporaryRedirect)
+	}
+	c := testRegistryClient(t, envMap("REPO_USER", "u", "REPO_PASS", "p", "DOCKER_CONFIG", t.TempDir()), nil)
+	if _, err := c.headDigest(context.Background(), mustRef(t, reg.host()+"/app")); err != nil {
+		t.Fatal(err)
+	}
+	if len(other.auths) != 1 || other.auths[0] != "" {
+		t.Fatalf("the other host received Authorization %q", other.auths)
+	}
+}
