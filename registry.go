@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -73,6 +74,16 @@ type registryHost struct {
 	client     *http.Client
 	err        error // a failed ping, reused for a short while so one dead registry costs one ping
 	errAt      time.Time
+
+	quotaMu sync.Mutex
+	quota   quota
+}
+
+// quota is the pull allowance a registry last announced (Docker Hub's RateLimit headers).
+type quota struct {
+	limit, remaining int
+	window           time.Duration
+	known            bool
 }
 
 func newRegistryClient(cfg *config, lookup func(string) (string, bool), log *slog.Logger) (*registryClient, error) {
@@ -179,6 +190,7 @@ func (c *registryClient) send(ctx context.Context, h *registryHost, ref referenc
 			return nil, certificateHelp(h.name, fmt.Errorf("registry %s: %w", h.name, err))
 		}
 		c.log.Log(ctx, levelTrace, "registry answer", "method", method, "url", u, "status", resp.StatusCode)
+		c.noteQuota(ctx, h, resp)
 		if resp.StatusCode == http.StatusUnauthorized && key != nil && attempt == 0 && tokenRefresh(resp) {
 			drain(resp)
 			cancel()
@@ -291,7 +303,7 @@ func (c *registryClient) ping(ctx context.Context, h *registryHost) error {
 	if err != nil {
 		return fmt.Errorf("registry %s: %w", h.name, err)
 	}
-	h.client = &http.Client{Transport: rt, CheckRedirect: sameHostAuth}
+	h.client = &http.Client{Transport: newRetryTransport(rt), CheckRedirect: sameHostAuth}
 	resp, err := c.get(ctx, h.client, "https://"+h.name+"/v2/")
 	if err != nil && isLoopbackHost(h.name) && speaksPlainHTTP(err) {
 		resp, err = c.get(ctx, h.client, "http://"+h.name+"/v2/")
@@ -307,6 +319,7 @@ func (c *registryClient) ping(ctx context.Context, h *registryHost) error {
 	}
 	defer drain(resp)
 	c.stats.pings.Add(1)
+	c.noteQuota(ctx, h, resp)
 	switch resp.StatusCode {
 	case http.StatusOK:
 		h.challenges = nil
@@ -392,4 +405,111 @@ func registryError(host string, ref reference, resp *http.Response) error {
 		return fmt.Errorf("registry %s refused access to %s: %s; check the credentials for %s", host, ref.path, detail, ref.domain)
 	}
 	return fmt.Errorf("registry %s: %s of %s: %s", host, resp.Request.Method, ref.path, detail)
+}
+
+// noteQuota keeps the RateLimit-Limit/Remaining a registry announces ("100;w=21600").
+func (c *registryClient) noteQuota(ctx context.Context, h *registryHost, resp *http.Response) {
+	limit, window, ok1 := parseRateLimit(resp.Header.Get("RateLimit-Limit"))
+	remaining, _, ok2 := parseRateLimit(resp.Header.Get("RateLimit-Remaining"))
+	if !ok1 || !ok2 {
+		return
+	}
+	h.quotaMu.Lock()
+	h.quota = quota{limit: limit, remaining: remaining, window: window, known: true}
+	h.quotaMu.Unlock()
+	c.log.Debug("registry quota", "registry", h.name, "limit", limit, "remaining", remaining, "window", window.String())
+}
+
+// quotaOf returns what a registry last said of its pull allowance.
+func (c *registryClient) quotaOf(apiHost string) quota {
+	c.mu.Lock()
+	h := c.hosts[apiHost]
+	c.mu.Unlock()
+	if h == nil {
+		return quota{}
+	}
+	h.quotaMu.Lock()
+	defer h.quotaMu.Unlock()
+	return h.quota
+}
+
+// parseRateLimit reads "N" or "N;w=SECONDS".
+func parseRateLimit(v string) (int, time.Duration, bool) {
+	if v == "" {
+		return 0, 0, false
+	}
+	num, params, _ := strings.Cut(v, ";")
+	n, err := strconv.Atoi(strings.TrimSpace(num))
+	if err != nil || n < 0 {
+		return 0, 0, false
+	}
+	var window time.Duration
+	for _, p := range strings.Split(params, ";") {
+		if k, val, ok := strings.Cut(strings.TrimSpace(p), "="); ok && k == "w" {
+			if sec, err := strconv.Atoi(val); err == nil && sec > 0 {
+				window = time.Duration(sec) * time.Second
+			}
+		}
+	}
+	return n, window, true
+}
+
+// platformUnchanged compares two image indexes of ref for the engine's OS and architecture: when
+// every manifest for that platform is the same in both, a rebuild of other platforms moved the tag
+// and this host has nothing new to pull.
+func (c *registryClient) platformUnchanged(ctx context.Context, ref reference, oldDigest, newDigest, os, arch string) (bool, error) {
+	h, err := c.host(ctx, ref.apiHost())
+	if err != nil {
+		return false, err
+	}
+	children := func(digest string) (map[string]string, error) {
+		u := h.scheme + "://" + h.name + "/v2/" + ref.path + "/manifests/" + digest
+		resp, err := c.send(ctx, h, ref, http.MethodGet, u, &c.stats.gets)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		var idx struct {
+			Manifests []struct {
+				Digest   string `json:"digest"`
+				Platform struct {
+					OS           string `json:"os"`
+					Architecture string `json:"architecture"`
+					Variant      string `json:"variant"`
+				} `json:"platform"`
+			} `json:"manifests"`
+		}
+		if err := json.NewDecoder(io.LimitReader(resp.Body, 4<<20)).Decode(&idx); err != nil {
+			return nil, fmt.Errorf("registry %s: index %s of %s: %w", h.name, digest, ref.path, err)
+		}
+		m := map[string]string{}
+		for _, d := range idx.Manifests {
+			if d.Platform.OS == os && d.Platform.Architecture == arch {
+				m[d.Platform.Variant] = d.Digest
+			}
+		}
+		return m, nil
+	}
+	oldM, err := children(oldDigest)
+	if err != nil {
+		return false, err
+	}
+	newM, err := children(newDigest)
+	if err != nil {
+		return false, err
+	}
+	if len(newM) == 0 || len(oldM) != len(newM) {
+		return false, nil
+	}
+	for v, d := range newM {
+		if oldM[v] != d {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// isIndex tells whether a media type is a multi-platform index.
+func isIndex(mediaType string) bool {
+	return mediaType == manifestTypes[0] || mediaType == manifestTypes[1]
 }

@@ -275,6 +275,9 @@ func (s *session) check(ctx context.Context, targets []target) []result {
 	for _, c := range remote {
 		g.Go(func() error {
 			c.manifest, c.err = s.reg.headDigest(gctx, c.ref)
+			if c.err == nil && isIndex(c.manifest.mediaType) {
+				c.comparePlatform(gctx, s, targets)
+			}
 			return nil // one registry's failure fails only its containers
 		})
 	}
@@ -292,8 +295,12 @@ func (s *session) check(ctx context.Context, targets []target) []result {
 		default:
 			r.current, r.remote = currentDigest(t), c.manifest.digest
 			r.state = stateStale
-			if hasDigest(t.repoDigests, r.remote) {
+			switch {
+			case hasDigest(t.repoDigests, r.remote):
 				r.state = stateFresh
+			case c.samePlatform[r.current]:
+				r.state = stateFresh
+				r.reason = "the tag moved, but not for " + s.eng.info.Os + "/" + s.eng.info.Arch
 			}
 		}
 		results = append(results, r)
@@ -302,9 +309,30 @@ func (s *session) check(ctx context.Context, targets []target) []result {
 }
 
 type checked struct {
-	ref      reference
-	manifest remoteManifest
-	err      error
+	ref          reference
+	manifest     remoteManifest
+	err          error
+	samePlatform map[string]bool // by current index digest: the index moved, this platform did not
+}
+
+// comparePlatform looks inside a moved index, so that a rebuild of another architecture does not
+// count as an update; once for each index the containers on ref run.
+func (c *checked) comparePlatform(ctx context.Context, s *session, targets []target) {
+	c.samePlatform = map[string]bool{}
+	for _, t := range targets {
+		cur := currentDigest(t)
+		if t.skip != "" || t.ref.String() != c.ref.String() || cur == "" || s.eng.info.Os == "" {
+			continue
+		}
+		if _, done := c.samePlatform[cur]; done || hasDigest(t.repoDigests, c.manifest.digest) {
+			continue
+		}
+		same, err := s.reg.platformUnchanged(ctx, c.ref, cur, c.manifest.digest, s.eng.info.Os, s.eng.info.Arch)
+		if err != nil {
+			s.log.Debug("platform comparison failed; counting the moved index as an update", "image", c.ref.String(), "err", err)
+		}
+		c.samePlatform[cur] = same
+	}
 }
 
 // currentDigest is the digest the container's image has in ref's repository, or any digest the
