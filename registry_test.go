@@ -31,11 +31,15 @@ type fakeRegistry struct {
 }
 
 type fakeManifest struct {
-	mediaType string
-	body      []byte
+	mediaType   string
+	body        []byte
+	fixedDigest string // answered instead of the body's digest, to match recorded engine data
 }
 
 func (m fakeManifest) digest() string {
+	if m.fixedDigest != "" {
+		return m.fixedDigest
+	}
 	s := sha256.Sum256(m.body)
 	return "sha256:" + hex.EncodeToString(s[:])
 }
@@ -61,6 +65,18 @@ func (r *fakeRegistry) push(path, tag, build string) string {
 	r.manifests[path+":"+tag] = m
 	r.manifests[path+"@"+m.digest()] = m
 	return m.digest()
+}
+
+// pin makes path:tag answer with a given digest (one recorded from a real registry).
+func (r *fakeRegistry) pin(path, tag, digest string) {
+	r.store(path, ":"+tag, fakeManifest{mediaType: "application/vnd.docker.distribution.manifest.v2+json", body: []byte("{}"), fixedDigest: digest})
+}
+
+// store puts a manifest under path + ":tag" or path + "@digest".
+func (r *fakeRegistry) store(path, key string, m fakeManifest) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.manifests[path+key] = m
 }
 
 func (r *fakeRegistry) count(prefix string) int {
