@@ -56,8 +56,9 @@ type registryClient struct {
 	timeout    time.Duration // for one request
 	perHost    int           // checks at once against one registry
 
-	mu    sync.Mutex
-	hosts map[string]*registryHost
+	mu       sync.Mutex
+	hosts    map[string]*registryHost
+	inflight map[tokenKey]*tokenCall
 
 	stats requestStats
 }
@@ -113,6 +114,7 @@ func newRegistryClient(cfg *config, lookup func(string) (string, bool), log *slo
 		timeout:    30 * time.Second,
 		perHost:    per,
 		hosts:      map[string]*registryHost{},
+		inflight:   map[tokenKey]*tokenCall{},
 	}, nil
 }
 
@@ -249,12 +251,10 @@ func (c *registryClient) authorize(ctx context.Context, h *registryHost, ref ref
 			req.Header.Set("Authorization", "Bearer "+tok)
 			return &key, nil
 		}
-		c.stats.tokens.Add(1)
-		tok, exp, err := fetchToken(ctx, h.client, *bearer, []string{scope}, cred, c.now)
+		tok, err := c.token(ctx, h, *bearer, key, cred)
 		if err != nil {
 			return nil, certificateHelp(h.name, fmt.Errorf("registry %s: token for %s: %w", h.name, ref.path, err))
 		}
-		c.tokens.put(key, tok, exp)
 		req.Header.Set("Authorization", "Bearer "+tok)
 		return &key, nil
 	}
@@ -266,6 +266,49 @@ func (c *registryClient) authorize(ctx context.Context, h *registryHost, ref ref
 	}
 	req.SetBasicAuth(cred.username, cred.password)
 	return nil, nil
+}
+
+// tokenCall is one token request that concurrent checks of the same repository wait for.
+type tokenCall struct {
+	done  chan struct{}
+	token string
+	err   error
+}
+
+// token fetches a token for key once, however many checks need it at the same moment.
+func (c *registryClient) token(ctx context.Context, h *registryHost, ch challenge, key tokenKey, cred credential) (string, error) {
+	c.mu.Lock()
+	call := c.inflight[key]
+	if call == nil {
+		if tok, ok := c.tokens.get(key); ok {
+			c.mu.Unlock()
+			return tok, nil
+		}
+		call = &tokenCall{done: make(chan struct{})}
+		c.inflight[key] = call
+		c.mu.Unlock()
+
+		c.stats.tokens.Add(1)
+		tctx, cancel := context.WithTimeout(ctx, c.timeout)
+		tok, exp, err := fetchToken(tctx, h.client, ch, []string{key.scope}, cred, c.now)
+		cancel()
+		if err == nil {
+			c.tokens.put(key, tok, exp)
+		}
+		call.token, call.err = tok, err
+		c.mu.Lock()
+		delete(c.inflight, key)
+		c.mu.Unlock()
+		close(call.done)
+		return tok, err
+	}
+	c.mu.Unlock()
+	select {
+	case <-call.done:
+		return call.token, call.err
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
 }
 
 // host returns the registry's ping result, pinging it the first time it is needed.

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // fakeRegistry is an httptest registry speaking the distribution API for manifests.
@@ -110,6 +111,11 @@ func (r *fakeRegistry) serve(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 	}
+	r.serveManifests(w, req)
+}
+
+// serveManifests answers an authorised request: the ping, or a manifest by tag or digest.
+func (r *fakeRegistry) serveManifests(w http.ResponseWriter, req *http.Request) {
 	if req.URL.Path == "/v2/" {
 		w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
 		w.Write([]byte("{}"))
@@ -346,5 +352,176 @@ func TestRedirectToAnotherHostDropsAuthorization(t *testing.T) {
 	}
 	if len(other.auths) != 1 || other.auths[0] != "" {
 		t.Fatalf("the other host received Authorization %q", other.auths)
+	}
+}
+
+// fakeTokenService issues opaque tokens for a Bearer registry and remembers which are valid.
+type fakeTokenService struct {
+	*httptest.Server
+	mu       sync.Mutex
+	issued   int
+	valid    map[string]string // token -> scope
+	requests []string          // the query of each token request
+	basic    []string          // "user:pass" sent with each request, or ""
+	lifetime int               // expires_in; 0 leaves it out
+}
+
+func newFakeTokenService(t *testing.T) *fakeTokenService {
+	s := &fakeTokenService{valid: map[string]string{}, lifetime: 300}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.requests = append(s.requests, r.URL.RawQuery)
+		u, p, _ := r.BasicAuth()
+		s.basic = append(s.basic, strings.TrimSuffix(u+":"+p, ":"))
+		s.issued++
+		tok := fmt.Sprintf("tok-%d", s.issued)
+		s.valid[tok] = r.URL.Query().Get("scope")
+		w.Header().Set("Content-Type", "application/json")
+		if s.lifetime > 0 {
+			fmt.Fprintf(w, `{"access_token":%q,"expires_in":%d}`, tok, s.lifetime)
+		} else {
+			fmt.Fprintf(w, `{"access_token":%q}`, tok)
+		}
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *fakeTokenService) revokeAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.valid = map[string]string{}
+}
+
+// bearer makes the registry demand tokens from s; the realm path has capitals on purpose, and
+// the header carries a Basic challenge before the Bearer one.
+func (r *fakeRegistry) bearer(s *fakeTokenService) {
+	realm := s.URL + "/Token/Auth"
+	challenge := `Basic realm="Registry Realm", Bearer realm="` + realm + `",service="Registry.Test"`
+	r.handler = func(w http.ResponseWriter, req *http.Request) {
+		tok, ok := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer ")
+		s.mu.Lock()
+		scope, valid := s.valid[tok]
+		s.mu.Unlock()
+		if req.URL.Path == "/v2/" && !ok {
+			w.Header().Set("WWW-Authenticate", challenge)
+			writeRegistryError(w, http.StatusUnauthorized, "UNAUTHORIZED", "authentication required")
+			return
+		}
+		name, _, _ := strings.Cut(strings.TrimPrefix(req.URL.Path, "/v2/"), "/manifests/")
+		if !ok || !valid || (req.URL.Path != "/v2/" && scope != "repository:"+name+":pull") {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="`+realm+`",service="Registry.Test",scope="repository:`+name+`:pull",error="invalid_token"`)
+			writeRegistryError(w, http.StatusUnauthorized, "UNAUTHORIZED", "invalid token")
+			return
+		}
+		r.serveManifests(w, req)
+	}
+}
+
+func TestBearerTokensCachedPerRepository(t *testing.T) {
+	ts := newFakeTokenService(t)
+	reg := newFakeRegistry(t)
+	reg.bearer(ts)
+	var refs []reference
+	for i := 0; i < 3; i++ {
+		for _, tag := range []string{"a", "b"} {
+			reg.push(fmt.Sprintf("repo%d", i), tag, tag)
+			refs = append(refs, mustRef(t, fmt.Sprintf("%s/repo%d:%s", reg.host(), i, tag)))
+		}
+	}
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	var clockMu sync.Mutex
+	clock := func() time.Time { clockMu.Lock(); defer clockMu.Unlock(); return now }
+	c := testRegistryClient(t, envMap("DOCKER_CONFIG", t.TempDir()), nil)
+	c.tokens, c.now = newTokenCache(clock), clock
+
+	session := func() {
+		t.Helper()
+		var wg sync.WaitGroup
+		for _, ref := range refs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := c.headDigest(context.Background(), ref); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	session()
+	// 6 images in 3 repositories: 1 ping, 3 tokens, 6 HEADs, however the checks interleave.
+	if p, tk, h := reg.count("GET /v2/"), len(ts.requests), reg.count("HEAD "); p != 1 || tk != 3 || h != 6 {
+		t.Fatalf("first session: %d pings, %d tokens, %d HEADs; want 1, 3, 6", p, tk, h)
+	}
+	for _, q := range ts.requests {
+		if !strings.Contains(q, "service=Registry.Test") || !strings.Contains(q, "scope=repository%3Arepo") {
+			t.Errorf("token request %q", q)
+		}
+	}
+	session()
+	if p, tk, h := reg.count("GET /v2/"), len(ts.requests), reg.count("HEAD "); p != 1 || tk != 3 || h != 12 {
+		t.Fatalf("second session within the token lifetime: %d pings, %d tokens, %d HEADs; want 1, 3, 12", p, tk, h)
+	}
+	clockMu.Lock()
+	now = now.Add(290 * time.Second) // inside the margin before the 300 s expiry
+	clockMu.Unlock()
+	session()
+	if tk := len(ts.requests); tk != 6 {
+		t.Fatalf("after expiry: %d token requests, want 6", tk)
+	}
+}
+
+func TestBearerRefreshesOnceOnInvalidToken(t *testing.T) {
+	ts := newFakeTokenService(t)
+	reg := newFakeRegistry(t)
+	reg.bearer(ts)
+	reg.push("app", "latest", "1")
+	c := testRegistryClient(t, envMap("DOCKER_CONFIG", t.TempDir()), nil)
+	ref := mustRef(t, reg.host()+"/app")
+	if _, err := c.headDigest(context.Background(), ref); err != nil {
+		t.Fatal(err)
+	}
+	ts.revokeAll() // the registry forgets the cached token
+	if _, err := c.headDigest(context.Background(), ref); err != nil {
+		t.Fatalf("after revocation: %v", err)
+	}
+	if tk, h := len(ts.requests), reg.count("HEAD "); tk != 2 || h != 3 {
+		t.Fatalf("%d tokens, %d HEADs; want 2 and 3 (one refused, one retried)", tk, h)
+	}
+	// A token service that keeps handing out refused tokens: one retry, then the error.
+	reg.handler = func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="`+ts.URL+`/Token/Auth",service="Registry.Test",error="invalid_token"`)
+		writeRegistryError(w, http.StatusUnauthorized, "UNAUTHORIZED", "invalid token")
+	}
+	before := reg.count("HEAD ")
+	_, err := c.headDigest(context.Background(), ref)
+	if err == nil || !strings.Contains(err.Error(), "refused access") || reg.count("HEAD ")-before != 2 {
+		t.Fatalf("endless refusal: %v after %d HEADs", err, reg.count("HEAD ")-before)
+	}
+}
+
+func TestBearerSendsCredentialsOnlyToTheTokenService(t *testing.T) {
+	ts := newFakeTokenService(t)
+	ts.lifetime = 0 // no expires_in: 60 s
+	reg := newFakeRegistry(t)
+	reg.bearer(ts)
+	reg.push("app", "latest", "1")
+	var logs bytes.Buffer
+	c := testRegistryClient(t, envMap("REPO_USER", "robot", "REPO_PASS", "pa55-secret", "DOCKER_CONFIG", t.TempDir()), &logs)
+	if _, err := c.headDigest(context.Background(), mustRef(t, reg.host()+"/app")); err != nil {
+		t.Fatal(err)
+	}
+	if len(ts.basic) != 1 || ts.basic[0] != "robot:pa55-secret" {
+		t.Fatalf("token service got %q", ts.basic)
+	}
+	for _, a := range reg.auths {
+		if strings.HasPrefix(a, "Basic") {
+			t.Fatalf("the registry itself received Basic credentials: %q", reg.auths)
+		}
+	}
+	if strings.Contains(logs.String(), "pa55-secret") || strings.Contains(logs.String(), "tok-1") {
+		t.Fatal("a secret or token reached the trace log")
 	}
 }
