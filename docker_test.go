@@ -24,7 +24,7 @@ const recordedRegistry = "127.0.0.1:5000"
 // refuses API versions outside [minAPI, maxAPI] with the engine's own words.
 type fakeEngine struct {
 	*httptest.Server
-	t              *testing.T
+	t              testing.TB
 	minAPI, maxAPI string
 
 	mu         sync.Mutex
@@ -33,7 +33,7 @@ type fakeEngine struct {
 	requests   []string
 }
 
-func newFakeEngine(t *testing.T, minAPI, maxAPI string) *fakeEngine {
+func newFakeEngine(t testing.TB, minAPI, maxAPI string) *fakeEngine {
 	e := &fakeEngine{t: t, minAPI: minAPI, maxAPI: maxAPI, images: map[string]image.InspectResponse{}}
 	e.Server = httptest.NewServer(http.HandlerFunc(e.serve))
 	t.Cleanup(e.Close)
@@ -44,7 +44,7 @@ func newFakeEngine(t *testing.T, minAPI, maxAPI string) *fakeEngine {
 func (e *fakeEngine) host() string { return "tcp://" + strings.TrimPrefix(e.URL, "http://") }
 
 // readRecorded reads testdata/engine/<name>, putting registry where the recording had its own.
-func readRecorded(t *testing.T, name, registry string) []byte {
+func readRecorded(t testing.TB, name, registry string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", "engine", name))
 	if err != nil {

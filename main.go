@@ -66,7 +66,7 @@ func defaultConfig() *config {
 		host:              "unix:///var/run/docker.sock",
 		interval:          24 * time.Hour,
 		stopTimeout:       10 * time.Second,
-		concurrency:       8,
+		concurrency:       16,
 		warnOnHeadFailure: "auto",
 		logFormat:         "auto",
 		logLevel:          "info",

@@ -32,7 +32,7 @@ func mustParse(t *testing.T, args []string, env func(string) (string, bool)) *co
 func TestConfigDefaults(t *testing.T) {
 	c := mustParse(t, nil, envMap())
 	if c.host != "unix:///var/run/docker.sock" || c.interval != 24*time.Hour || c.stopTimeout != 10*time.Second ||
-		c.concurrency != 8 || c.logFormat != "auto" || c.logLevel != "info" || c.apiVersion != "" || c.monitorOnly || c.runOnce {
+		c.concurrency != 16 || c.logFormat != "auto" || c.logLevel != "info" || c.apiVersion != "" || c.monitorOnly || c.runOnce {
 		t.Fatalf("defaults: %+v", c)
 	}
 }

@@ -101,10 +101,8 @@ func newRegistryClient(cfg *config, lookup func(string) (string, bool), log *slo
 	if err != nil {
 		log.Error("credentials not loaded; registries will be asked anonymously", "err", err)
 	}
-	per := cfg.concurrency / 2
-	if per < 2 {
-		per = min(2, cfg.concurrency)
-	}
+	// One slow registry may hold three quarters of the checks, never all of them.
+	per := max(1, cfg.concurrency*3/4)
 	return &registryClient{
 		log:        log,
 		transports: tr,

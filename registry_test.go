@@ -19,7 +19,7 @@ import (
 // fakeRegistry is an httptest registry speaking the distribution API for manifests.
 type fakeRegistry struct {
 	*httptest.Server
-	t *testing.T
+	t testing.TB
 
 	mu             sync.Mutex
 	manifests      map[string]fakeManifest // "path:tag" or "path@digest"
@@ -45,7 +45,7 @@ func (m fakeManifest) digest() string {
 	return "sha256:" + hex.EncodeToString(s[:])
 }
 
-func newFakeRegistry(t *testing.T) *fakeRegistry {
+func newFakeRegistry(t testing.TB) *fakeRegistry {
 	r := &fakeRegistry{t: t, manifests: map[string]fakeManifest{}}
 	r.Server = httptest.NewServer(http.HandlerFunc(r.serve))
 	t.Cleanup(r.Close)
@@ -366,7 +366,7 @@ type fakeTokenService struct {
 	lifetime int               // expires_in; 0 leaves it out
 }
 
-func newFakeTokenService(t *testing.T) *fakeTokenService {
+func newFakeTokenService(t testing.TB) *fakeTokenService {
 	s := &fakeTokenService{valid: map[string]string{}, lifetime: 300}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
