@@ -30,6 +30,9 @@ const (
 	stateFailed  = "failed"
 )
 
+// checkDeadline bounds the discovery and check of one session.
+const checkDeadline = 5 * time.Minute
+
 // session runs update sessions; it holds no state between them beyond the clients' caches.
 type session struct {
 	cfg *config
@@ -87,6 +90,9 @@ func (r report) exitCode() int {
 func (s *session) run(ctx context.Context) report {
 	start := time.Now()
 	before := s.reg.snapshot()
+	// However registries misbehave, a check ends; retries and timeouts sit well inside this.
+	ctx, cancel := context.WithTimeout(ctx, checkDeadline)
+	defer cancel()
 	targets, err := s.discover(ctx)
 	var rep report
 	if err != nil {
