@@ -24,6 +24,7 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/network"
 )
 
 // maxAPIVersion is the newest Engine API outpost is written against; older engines are spoken to
@@ -277,4 +278,200 @@ func versionLess(a, b string) bool {
 	am, an, _ := splitVersion(a)
 	bm, bn, _ := splitVersion(b)
 	return am < bm || (am == bm && an < bn)
+}
+
+// pullImage pulls ref through the engine, reading the whole progress stream: an error that
+// arrives after the stream has started comes as a line with "error", under HTTP 200.
+func (e *engine) pullImage(ctx context.Context, ref reference, registryAuth string) error {
+	q := url.Values{"fromImage": {ref.repository()}, "tag": {ref.tag}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.base+"/v"+e.version+"/images/create?"+q.Encode(), nil)
+	if err != nil {
+		return err
+	}
+	if registryAuth != "" {
+		req.Header.Set("X-Registry-Auth", registryAuth)
+	}
+	resp, err := e.hc.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return e.unreachable(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 400 {
+		return fmt.Errorf("pull %s: %w", ref, readEngineError(resp))
+	}
+	dec := json.NewDecoder(resp.Body)
+	for {
+		var line struct {
+			Error       string `json:"error"`
+			ErrorDetail struct {
+				Message string `json:"message"`
+			} `json:"errorDetail"`
+		}
+		if err := dec.Decode(&line); err == io.EOF {
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("pull %s: reading the engine's progress: %w", ref, err)
+		}
+		if line.ErrorDetail.Message != "" {
+			return fmt.Errorf("pull %s: %s", ref, line.ErrorDetail.Message)
+		}
+		if line.Error != "" {
+			return fmt.Errorf("pull %s: %s", ref, line.Error)
+		}
+	}
+}
+
+// stopContainer stops a container, giving it timeout to exit after its stop signal.
+func (e *engine) stopContainer(ctx context.Context, id string, timeout time.Duration) error {
+	q := url.Values{"t": {strconv.Itoa(int(timeout.Round(time.Second) / time.Second))}}
+	// The engine answers only when the container is gone, up to timeout plus the kill.
+	ctx, cancel := context.WithTimeout(ctx, timeout+30*time.Second)
+	defer cancel()
+	err := e.do(ctx, http.MethodPost, "/containers/"+url.PathEscape(id)+"/stop", q, nil, nil)
+	var ee *engineError
+	if errors.As(err, &ee) && ee.status == http.StatusNotModified {
+		return nil // already stopped
+	}
+	if err != nil {
+		return fmt.Errorf("stop %s: %w", id, err)
+	}
+	return nil
+}
+
+// killContainer sends a signal to a container.
+func (e *engine) killContainer(ctx context.Context, id, signal string) error {
+	if err := e.do(ctx, http.MethodPost, "/containers/"+url.PathEscape(id)+"/kill", url.Values{"signal": {signal}}, nil, nil); err != nil {
+		return fmt.Errorf("signal %s to %s: %w", signal, id, err)
+	}
+	return nil
+}
+
+// waitContainer waits until a container is no longer running.
+func (e *engine) waitContainer(ctx context.Context, id string) error {
+	var out struct{ StatusCode int }
+	if err := e.do(ctx, http.MethodPost, "/containers/"+url.PathEscape(id)+"/wait", url.Values{"condition": {"not-running"}}, nil, &out); err != nil {
+		return fmt.Errorf("wait for %s: %w", id, err)
+	}
+	return nil
+}
+
+func (e *engine) renameContainer(ctx context.Context, id, name string) error {
+	if err := e.do(ctx, http.MethodPost, "/containers/"+url.PathEscape(id)+"/rename", url.Values{"name": {name}}, nil, nil); err != nil {
+		return fmt.Errorf("rename %s to %s: %w", id, name, err)
+	}
+	return nil
+}
+
+// removeContainer removes a container by force; volumes removes its anonymous volumes.
+func (e *engine) removeContainer(ctx context.Context, id string, volumes bool) error {
+	q := url.Values{"force": {"1"}}
+	if volumes {
+		q.Set("v", "1")
+	}
+	if err := e.do(ctx, http.MethodDelete, "/containers/"+url.PathEscape(id), q, nil, nil); err != nil {
+		return fmt.Errorf("remove %s: %w", id, err)
+	}
+	return nil
+}
+
+// createContainer creates a container and returns its ID.
+func (e *engine) createContainer(ctx context.Context, name string, body container.CreateRequest) (string, error) {
+	var out container.CreateResponse
+	if err := e.do(ctx, http.MethodPost, "/containers/create", url.Values{"name": {name}}, body, &out); err != nil {
+		return "", fmt.Errorf("create %s: %w", name, err)
+	}
+	return out.ID, nil
+}
+
+func (e *engine) startContainer(ctx context.Context, id string) error {
+	err := e.do(ctx, http.MethodPost, "/containers/"+url.PathEscape(id)+"/start", nil, nil, nil)
+	var ee *engineError
+	if errors.As(err, &ee) && ee.status == http.StatusNotModified {
+		return nil // already running
+	}
+	if err != nil {
+		return fmt.Errorf("start %s: %w", id, err)
+	}
+	return nil
+}
+
+// connectNetwork attaches a container to a network with its endpoint settings.
+func (e *engine) connectNetwork(ctx context.Context, networkName, id string, settings *network.EndpointSettings) error {
+	body := network.ConnectOptions{Container: id, EndpointConfig: settings}
+	if err := e.do(ctx, http.MethodPost, "/networks/"+url.PathEscape(networkName)+"/connect", nil, body, nil); err != nil {
+		return fmt.Errorf("connect %s to network %s: %w", id, networkName, err)
+	}
+	return nil
+}
+
+// removeImage removes an image; it fails with 409 while a container uses it.
+func (e *engine) removeImage(ctx context.Context, id string) error {
+	if err := e.do(ctx, http.MethodDelete, "/images/"+url.PathEscape(id), nil, nil, nil); err != nil {
+		return fmt.Errorf("remove image %s: %w", id, err)
+	}
+	return nil
+}
+
+// execResult is the outcome of a command run inside a container.
+type execResult struct {
+	exitCode int
+	output   string
+}
+
+// exec runs argv inside a container and returns its exit code and (bounded) output.
+func (e *engine) exec(ctx context.Context, id string, argv []string) (execResult, error) {
+	var created struct {
+		ID string `json:"Id"`
+	}
+	body := map[string]any{"Cmd": argv, "AttachStdout": true, "AttachStderr": true}
+	if err := e.do(ctx, http.MethodPost, "/containers/"+url.PathEscape(id)+"/exec", nil, body, &created); err != nil {
+		return execResult{}, fmt.Errorf("exec in %s: %w", id, err)
+	}
+	b, _ := json.Marshal(map[string]bool{"Detach": false, "Tty": false})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.base+"/v"+e.version+"/exec/"+created.ID+"/start", bytes.NewReader(b))
+	if err != nil {
+		return execResult{}, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := e.hc.Do(req)
+	if err != nil {
+		return execResult{}, fmt.Errorf("exec in %s: %w", id, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 400 {
+		return execResult{}, fmt.Errorf("exec in %s: %w", id, readEngineError(resp))
+	}
+	out := demux(resp.Body, 16<<10)
+	var info struct {
+		ExitCode int
+		Running  bool
+	}
+	if err := e.do(ctx, http.MethodGet, "/exec/"+created.ID+"/json", nil, nil, &info); err != nil {
+		return execResult{}, fmt.Errorf("exec in %s: %w", id, err)
+	}
+	return execResult{exitCode: info.ExitCode, output: out}, nil
+}
+
+// demux reads the engine's multiplexed stdout/stderr stream (8-byte frame headers) into one
+// string of at most limit bytes, reading to the end.
+func demux(r io.Reader, limit int) string {
+	var out bytes.Buffer
+	hdr := make([]byte, 8)
+	for {
+		if _, err := io.ReadFull(r, hdr); err != nil {
+			break
+		}
+		n := int64(hdr[4])<<24 | int64(hdr[5])<<16 | int64(hdr[6])<<8 | int64(hdr[7])
+		room := int64(limit - out.Len())
+		if room > 0 {
+			io.CopyN(&out, r, min(n, room))
+		}
+		if rest := n - min(n, max(room, 0)); rest > 0 {
+			io.CopyN(io.Discard, r, rest)
+		}
+	}
+	return out.String()
 }

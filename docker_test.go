@@ -180,14 +180,6 @@ func (e *fakeEngine) list(w http.ResponseWriter, r *http.Request) {
 	engineJSON(w, http.StatusOK, out)
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
 
 func TestNegotiateVersion(t *testing.T) {
 	for _, tt := range []struct{ engine, pinned, want string }{
