@@ -237,11 +237,15 @@ func readEngineError(resp *http.Response) error {
 	return &engineError{status: resp.StatusCode, message: msg}
 }
 
-// listContainers lists containers whose status is one of statuses.
+// listContainers lists containers whose status is one of statuses (all when none is given).
 func (e *engine) listContainers(ctx context.Context, statuses []string) ([]container.Summary, error) {
-	f, _ := json.Marshal(map[string][]string{"status": statuses})
+	q := url.Values{"all": {"1"}}
+	if len(statuses) > 0 {
+		f, _ := json.Marshal(map[string][]string{"status": statuses})
+		q.Set("filters", string(f))
+	}
 	var out []container.Summary
-	if err := e.do(ctx, http.MethodGet, "/containers/json", url.Values{"all": {"1"}, "filters": {string(f)}}, nil, &out); err != nil {
+	if err := e.do(ctx, http.MethodGet, "/containers/json", q, nil, &out); err != nil {
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
 	return out, nil

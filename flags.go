@@ -47,10 +47,7 @@ const (
 
 var groupOrder = []string{groupEngine, groupSelection, groupUpdate, groupRegistry, groupAPI, groupNotify, groupLogging}
 
-const (
-	laterUpdates = "safe updates"
-	laterOps     = "operations (schedule, HTTP API, notifications)"
-)
+const laterOps = "operations (schedule, HTTP API, notifications)"
 
 // options returns the flag table, bound to the fields of c.
 func (c *config) options() []*option {
@@ -71,14 +68,14 @@ func (c *config) options() []*option {
 		{name: "run-once", short: "R", env: w("RUN_ONCE"), group: groupUpdate, usage: "run one session, then exit", value: (*boolValue)(&c.runOnce)},
 		{name: "monitor-only", short: "m", env: w("MONITOR_ONLY"), group: groupUpdate, usage: "check and report; pull, stop and recreate nothing", value: (*boolValue)(&c.monitorOnly)},
 		{name: "stop-timeout", short: "t", env: w("TIMEOUT"), group: groupUpdate, usage: "time allowed for a graceful stop", value: (*secondsValue)(&c.stopTimeout)},
-		{name: "no-pull", env: w("NO_PULL"), group: groupUpdate, usage: "never pull; only restart on images already present", value: (*boolValue)(&c.noPull), later: laterUpdates},
-		{name: "no-restart", env: w("NO_RESTART"), group: groupUpdate, usage: "pull only; never stop or recreate", value: (*boolValue)(&c.noRestart), later: laterUpdates},
-		{name: "cleanup", short: "c", env: w("CLEANUP"), group: groupUpdate, usage: "remove the old image after a successful update", value: (*boolValue)(&c.cleanup), later: laterUpdates},
-		{name: "remove-volumes", env: w("REMOVE_VOLUMES"), group: groupUpdate, usage: "remove anonymous volumes of replaced containers", value: (*boolValue)(&c.removeVolumes), later: laterUpdates},
-		{name: "revive-stopped", env: w("REVIVE_STOPPED"), group: groupUpdate, usage: "start stopped containers after updating them", value: (*boolValue)(&c.reviveStopped), later: laterUpdates},
-		{name: "enable-lifecycle-hooks", env: w("LIFECYCLE_HOOKS"), group: groupUpdate, usage: "run the lifecycle labels' commands", value: (*boolValue)(&c.lifecycleHooks), later: laterUpdates},
-		{name: "rolling-restart", env: w("ROLLING_RESTART"), group: groupUpdate, usage: "update one container at a time", value: (*boolValue)(&c.rollingRestart), later: laterUpdates},
-		{name: "label-take-precedence", env: w("LABEL_TAKE_PRECEDENCE"), group: groupUpdate, usage: "monitor-only and no-pull labels override the flags", value: (*boolValue)(&c.labelTakePrecedence), later: laterUpdates},
+		{name: "no-pull", env: w("NO_PULL"), group: groupUpdate, usage: "never pull; only restart on images already present", value: (*boolValue)(&c.noPull)},
+		{name: "no-restart", env: w("NO_RESTART"), group: groupUpdate, usage: "pull only; never stop or recreate", value: (*boolValue)(&c.noRestart)},
+		{name: "cleanup", short: "c", env: w("CLEANUP"), group: groupUpdate, usage: "remove the old image after a successful update", value: (*boolValue)(&c.cleanup)},
+		{name: "remove-volumes", env: w("REMOVE_VOLUMES"), group: groupUpdate, usage: "remove anonymous volumes of replaced containers", value: (*boolValue)(&c.removeVolumes)},
+		{name: "revive-stopped", env: w("REVIVE_STOPPED"), group: groupUpdate, usage: "start stopped containers after updating them", value: (*boolValue)(&c.reviveStopped)},
+		{name: "enable-lifecycle-hooks", env: w("LIFECYCLE_HOOKS"), group: groupUpdate, usage: "run the lifecycle labels' commands", value: (*boolValue)(&c.lifecycleHooks)},
+		{name: "rolling-restart", env: w("ROLLING_RESTART"), group: groupUpdate, usage: "update one container at a time", value: (*boolValue)(&c.rollingRestart)},
+		{name: "label-take-precedence", env: w("LABEL_TAKE_PRECEDENCE"), group: groupUpdate, usage: "monitor-only and no-pull labels override the flags", value: (*boolValue)(&c.labelTakePrecedence)},
 
 		{name: "concurrency", env: []string{"OUTPOST_CONCURRENCY"}, ownEnv: true, group: groupRegistry, usage: "registry checks run at once", value: (*positiveInt)(&c.concurrency)},
 		{name: "warn-on-head-failure", env: w("WARN_ON_HEAD_FAILURE"), group: groupRegistry, usage: "log level of a failed check: always (warn), auto (warn for Docker Hub and GHCR), never (debug)", value: &choiceValue{p: &c.warnOnHeadFailure, choices: []string{"always", "auto", "never"}}},
@@ -154,6 +151,9 @@ func (c *config) registryOptions() []*option {
 	return []*option{
 		{name: "registry-ca", env: []string{"OUTPOST_REGISTRY_CA"}, ownEnv: true, group: groupRegistry, usage: "PEM bundle of CAs trusted for registries, added to the system roots", value: (*stringValue)(&c.registryCA)},
 		{name: "registry-ca-validate", env: []string{"OUTPOST_REGISTRY_CA_VALIDATE"}, ownEnv: true, group: groupRegistry, usage: "exit at start-up when the --registry-ca bundle is missing, broken or expired", value: (*boolValue)(&c.registryCAValidate)},
+		{name: "state-file", env: []string{"OUTPOST_STATE_FILE"}, ownEnv: true, group: groupUpdate, usage: "where rolled-back image digests are remembered (default /var/lib/outpost/state.json as root)", value: (*stringValue)(&c.stateFile)},
+		{name: "settle-time", env: []string{"OUTPOST_SETTLE_TIME"}, ownEnv: true, group: groupUpdate, usage: "how long a new container must keep running before it counts as started (label outpost.settle-time)", value: (*secondsValue)(&c.settleTime)},
+		{name: "health-timeout", env: []string{"OUTPOST_HEALTH_TIMEOUT"}, ownEnv: true, group: groupUpdate, usage: "how long to wait for a new container with a health check to become healthy (label outpost.health-timeout)", value: (*secondsValue)(&c.healthTimeout)},
 		{name: "insecure-registry", env: []string{"OUTPOST_INSECURE_REGISTRY"}, ownEnv: true, group: groupRegistry, usage: "do not verify registry certificates (unsafe)", value: (*boolValue)(&c.insecureRegistry)},
 	}
 }

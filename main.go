@@ -37,7 +37,8 @@ type config struct {
 	rollingRestart, labelTakePrecedence                  bool
 	concurrency                                          int
 	warnOnHeadFailure                                    string
-	registryCA                                           string
+	registryCA, stateFile                                string
+	settleTime, healthTimeout                            time.Duration
 	registryCAValidate, insecureRegistry                 bool
 	httpAPIUpdate, httpAPIMetrics, httpAPIPeriodicPolls  bool
 	httpAPIToken                                         string
@@ -66,6 +67,8 @@ func defaultConfig() *config {
 		host:              "unix:///var/run/docker.sock",
 		interval:          24 * time.Hour,
 		stopTimeout:       10 * time.Second,
+		settleTime:        3 * time.Second,
+		healthTimeout:     time.Minute,
 		concurrency:       16,
 		warnOnHeadFailure: "auto",
 		logFormat:         "auto",
@@ -266,11 +269,18 @@ func run(args []string, lookup func(string) (string, bool), stdout, stderr io.Wr
 	if !cfg.noStartupMessage {
 		log.Info("outpost started", "version", version, "engine", cfg.host, "api", eng.version, "run_once", cfg.runOnce, "interval", cfg.interval.String())
 	}
+	s := &session{cfg: cfg, eng: eng, reg: reg, log: log, selfID: ownContainerID(os.ReadFile)}
 	if !cfg.monitorOnly {
-		log.Warn("updating is not built yet: running as --monitor-only, nothing will be pulled or restarted")
-		cfg.monitorOnly = true
+		path := cfg.stateFile
+		if path == "" {
+			path = defaultStatePath(lookup)
+		}
+		st, err := loadState(path)
+		if err != nil {
+			log.Warn("state file not usable; rolled-back images are remembered only while outpost runs", "err", err)
+		}
+		s.state = st
 	}
-	s := &session{cfg: cfg, eng: eng, reg: reg, log: log}
 
 	rep := s.run(ctx)
 	if cfg.runOnce {

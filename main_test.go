@@ -153,9 +153,9 @@ func TestConfigInvalidInput(t *testing.T) {
 
 func TestConfigLaterFlagsRefused(t *testing.T) {
 	for _, args := range [][]string{
-		{"--cleanup"}, {"--no-pull"}, {"--no-restart"}, {"--schedule", "@daily"}, {"--porcelain", "v1"},
+		{"--schedule", "@daily"}, {"--porcelain", "v1"},
 		{"--notification-url", "generic://example"}, {"--notification-slack-hook-url", "https://x"},
-		{"--enable-lifecycle-hooks"}, {"--health-check"}, {"--http-api-update", "--http-api-token", "t"},
+		{"--health-check"}, {"--http-api-update", "--http-api-token", "t"},
 	} {
 		_, err := parseConfig(args, envMap(), &bytes.Buffer{})
 		name := strings.TrimPrefix(args[0], "--")
@@ -163,12 +163,12 @@ func TestConfigLaterFlagsRefused(t *testing.T) {
 			t.Errorf("%v: got %v, want not supported yet", args, err)
 		}
 	}
-	_, err := parseConfig(nil, envMap("WATCHTOWER_CLEANUP", "true"), &bytes.Buffer{})
-	if err == nil || !strings.Contains(err.Error(), "--cleanup (set by WATCHTOWER_CLEANUP) is not supported yet") {
-		t.Errorf("WATCHTOWER_CLEANUP=true: got %v", err)
+	_, err := parseConfig(nil, envMap("WATCHTOWER_HTTP_API_PERIODIC_POLLS", "true"), &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "--http-api-periodic-polls (set by WATCHTOWER_HTTP_API_PERIODIC_POLLS) is not supported yet") {
+		t.Errorf("WATCHTOWER_HTTP_API_PERIODIC_POLLS=true: got %v", err)
 	}
 	// Asking for the default of a later flag asks for nothing.
-	mustParse(t, []string{"--cleanup=false"}, envMap("WATCHTOWER_NO_PULL", "false"))
+	mustParse(t, []string{"--health-check=false"}, envMap("WATCHTOWER_NOTIFICATION_REPORT", "false"))
 }
 
 func TestHelpListsEveryFlagWithItsVariables(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/image"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -35,10 +36,13 @@ const checkDeadline = 5 * time.Minute
 
 // session runs update sessions; it holds no state between them beyond the clients' caches.
 type session struct {
-	cfg *config
-	eng *engine
-	reg *registryClient
-	log *slog.Logger
+	cfg    *config
+	eng    *engine
+	reg    *registryClient
+	log    *slog.Logger
+	state  *stateFile        // rolled-back digests; nil in monitor-only use
+	selfID string            // outpost's own container, when it runs in one
+	names  map[string]string // container ID -> name, for the last discovery
 }
 
 // target is one selected container as discovery found it.
@@ -50,15 +54,19 @@ type target struct {
 	imageID     string
 	repoDigests []string
 	skip        string // why it is not checked, when it is not
+	insp        container.InspectResponse
+	oldImage    image.InspectResponse
 }
 
 // result is the outcome for one container.
 type result struct {
 	target
-	state   string
-	current string // the digest the running image has for ref's repository
-	remote  string // the digest the registry has for ref's tag
-	reason  string
+	state    string
+	current  string // the digest the running image has for ref's repository
+	remote   string // the digest the registry has for ref's tag
+	reason   string
+	newImage string // the image ID it was updated to
+	newID    string // the successor container
 }
 
 // report is a session's outcome.
@@ -78,9 +86,10 @@ func (r report) count(state string) int {
 	return n
 }
 
-// exitCode is 0 when every selected container was checked, 1 otherwise.
+// exitCode is 0 when every selected container was checked and everything stale was updated, 1
+// when anything failed or was rolled back.
 func (r report) exitCode() int {
-	if r.err != nil || r.count(stateFailed) > 0 {
+	if r.err != nil || r.count(stateFailed) > 0 || r.count(stateRolledBack) > 0 {
 		return 1
 	}
 	return 0
@@ -90,16 +99,26 @@ func (r report) exitCode() int {
 func (s *session) run(ctx context.Context) report {
 	start := time.Now()
 	before := s.reg.snapshot()
-	// However registries misbehave, a check ends; retries and timeouts sit well inside this.
-	ctx, cancel := context.WithTimeout(ctx, checkDeadline)
-	defer cancel()
-	targets, err := s.discover(ctx)
 	var rep report
+	if !s.cfg.monitorOnly {
+		// Whatever a killed run left half done is finished or undone before anything else.
+		s.recoverInterrupted(context.WithoutCancel(ctx))
+	}
+	// However registries misbehave, a check ends; retries and timeouts sit well inside this.
+	cctx, cancel := context.WithTimeout(ctx, checkDeadline)
+	targets, err := s.discover(cctx)
 	if err != nil {
+		cancel()
 		rep.err = err
 		s.log.Error("session failed", "err", err)
 	} else {
-		rep.results = s.check(ctx, targets)
+		s.checkHooks(ctx, targets, hookPreCheck)
+		rep.results = s.check(cctx, targets)
+		cancel()
+		if ctx.Err() == nil {
+			rep.results = s.apply(ctx, targets, rep.results)
+		}
+		s.checkHooks(context.WithoutCancel(ctx), targets, hookPostCheck)
 	}
 	rep.duration = time.Since(start)
 	s.logReport(rep, s.reg.snapshot().since(before))
@@ -161,8 +180,13 @@ func (s *session) discover(ctx context.Context) ([]target, error) {
 		return nil, err
 	}
 	var picked []container.Summary
+	s.names = map[string]string{}
 	for _, c := range list {
 		name := containerName(c.Names)
+		s.names[c.ID] = name
+		if _, _, aside := fromAside(name); aside {
+			continue // an interrupted update's old copy, which recovery owns
+		}
 		if ok, why := s.cfg.selected(name, c.Labels); !ok {
 			s.log.Debug("not selected", "container", name, "reason", why)
 			continue
@@ -194,11 +218,11 @@ func (s *session) discover(ctx context.Context) ([]target, error) {
 					t.image = o
 				}
 			}
-			digests, err := img.load(gctx, s.eng, insp.Image)
+			im, err := img.load(gctx, s.eng, insp.Image)
 			if err != nil {
 				return err
 			}
-			t.repoDigests = digests
+			t.insp, t.oldImage, t.repoDigests = insp, im, im.RepoDigests
 			t.ref, t.skip = classify(t.image, t.imageID)
 			if t.skip == "" && len(t.repoDigests) == 0 {
 				t.skip = "the image has no registry digest (built or loaded locally); nothing to compare"
@@ -216,17 +240,16 @@ func (s *session) discover(ctx context.Context) ([]target, error) {
 
 // imageDigests inspects an image once however many containers run it.
 type imageDigests struct {
-	once    sync.Once
-	digests []string
-	err     error
+	once sync.Once
+	img  image.InspectResponse
+	err  error
 }
 
-func (d *imageDigests) load(ctx context.Context, eng *engine, id string) ([]string, error) {
+func (d *imageDigests) load(ctx context.Context, eng *engine, id string) (image.InspectResponse, error) {
 	d.once.Do(func() {
-		img, err := eng.inspectImage(ctx, id)
-		d.digests, d.err = img.RepoDigests, err
+		d.img, d.err = eng.inspectImage(ctx, id)
 	})
-	return d.digests, d.err
+	return d.img, d.err
 }
 
 func containerName(names []string) string {
@@ -379,9 +402,15 @@ func (s *session) logReport(rep report, st statsSnapshot) {
 		if r.reason != "" {
 			attrs = append(attrs, slog.String("reason", r.reason))
 		}
+		if r.newImage != "" {
+			attrs = append(attrs, slog.String("old_image", r.imageID), slog.String("new_image", r.newImage))
+		}
 		level := slog.LevelInfo
-		if r.state == stateFailed {
+		switch r.state {
+		case stateFailed:
 			level = s.failureLevel(r.ref)
+		case stateRolledBack:
+			level = slog.LevelWarn
 		}
 		s.log.LogAttrs(ctx, level, "container", attrs...)
 	}
@@ -390,6 +419,8 @@ func (s *session) logReport(rep report, st statsSnapshot) {
 		slog.Int("stale", rep.count(stateStale)),
 		slog.Int("skipped", rep.count(stateSkipped)),
 		slog.Int("failed", rep.count(stateFailed)),
+		slog.Int("updated", rep.count(stateUpdated)),
+		slog.Int("rolled_back", rep.count(stateRolledBack)),
 		slog.Duration("duration", rep.duration.Round(time.Millisecond)),
 		slog.Int64("registry_pings", st.pings),
 		slog.Int64("registry_heads", st.heads),

@@ -211,15 +211,6 @@ func TestSessionEngineMessageReachesUser(t *testing.T) {
 	}
 }
 
-func TestWithoutMonitorOnlySaysSoOnce(t *testing.T) {
-	eng, _, _ := recordedHost(t)
-	var stdout, stderr bytes.Buffer
-	code := run([]string{"--host", eng.host(), "--run-once", "--log-format", "logfmt"}, envMap("DOCKER_CONFIG", t.TempDir()), &stdout, &stderr)
-	if code != 0 || strings.Count(stderr.String(), "running as --monitor-only") != 1 {
-		t.Fatalf("exit %d, stderr %q", code, stderr.String())
-	}
-}
-
 func TestClassify(t *testing.T) {
 	id := "sha256:" + strings.Repeat("0123456789abcdef", 4)
 	other := "sha256:" + strings.Repeat("f", 64)
