@@ -180,7 +180,6 @@ func (e *fakeEngine) list(w http.ResponseWriter, r *http.Request) {
 	engineJSON(w, http.StatusOK, out)
 }
 
-
 func TestNegotiateVersion(t *testing.T) {
 	for _, tt := range []struct{ engine, pinned, want string }{
 		{"1.41", "", "1.41"},

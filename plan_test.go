@@ -50,7 +50,7 @@ func TestOrderGroups(t *testing.T) {
 		"web": {"db", "cache"}, "db": nil, "cache": {"db"}, // one chain
 		"lone": nil, "other": nil, // independent
 		"a": {"b"}, "b": {"c"}, "c": {"a"}, // a cycle
-		"d": {"a"}, // depends on the cycle, but is not on it
+		"d":    {"a"}, // depends on the cycle, but is not on it
 		"self": {"self"},
 	}
 	groups, cycles := g.orderGroups([]string{"web", "db", "cache", "lone", "other", "a", "b", "c", "d", "self"})
