@@ -240,6 +240,8 @@ func TestManyContainersShareOneHead(t *testing.T) {
 	reg.pin("app", "latest", d)
 	for i := 0; i < 30; i++ {
 		c := web
+		base := *web.ContainerJSONBase
+		c.ContainerJSONBase = &base
 		c.ID = fmt.Sprintf("%064d", i)
 		c.Name = fmt.Sprintf("/web-%02d", i)
 		eng.add(c)
