@@ -7,7 +7,11 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -117,4 +121,39 @@ func TestSlowHostIsFresh(t *testing.T) {
 	if code != 0 || len(recs) != 5 || sum.num("stale") != 0 || !strings.HasPrefix(recs["app00"].str("remote"), "sha256:") {
 		t.Fatalf("exit %d, %v, %v", code, recs, sum)
 	}
+}
+
+// BenchmarkBinaryCheck50 runs the real binary, as a user would, over the same 50 containers and
+// reports its wall time and peak resident memory.
+func BenchmarkBinaryCheck50(b *testing.B) {
+	bin := filepath.Join(b.TempDir(), "outpost")
+	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("build: %v\n%s", err, out)
+	}
+	eng, reg, _ := slowHost(b, 50, false)
+	var maxRSS int64
+	var wall time.Duration
+	for b.Loop() {
+		cmd := exec.Command(bin, "--host", eng.host(), "--run-once", "--monitor-only", "--log-format", "json")
+		cmd.Env = []string{"DOCKER_CONFIG=" + b.TempDir(), "HOME=" + b.TempDir(), os.Getenv("XENV")}
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		start := time.Now()
+		if err := cmd.Run(); err != nil {
+			b.Fatalf("outpost: %v\n%s", err, stderr.String())
+		}
+		wall += time.Since(start)
+		if !strings.Contains(stderr.String(), `"scanned":50,"stale":0,"skipped":0,"failed":0`) {
+			b.Fatalf("unexpected summary:\n%s", stderr.String())
+		}
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			maxRSS = max(maxRSS, ru.Maxrss)
+		}
+	}
+	b.ReportMetric(float64((wall / time.Duration(b.N)).Milliseconds()), "ms/run")
+	b.ReportMetric(float64(maxRSS)/1024, "peak-RSS-MB")
+	b.ReportMetric(float64(reg.count("HEAD "))/float64(b.N), "heads/run")
+	b.ReportMetric(float64(reg.count("GET "))/float64(b.N), "gets+pings/run")
 }
