@@ -111,11 +111,9 @@ func newRegistryTransports(s tlsSettings, log *slog.Logger) (*registryTransports
 	if s.now != nil {
 		now = s.now
 	}
-	roots, err := x509.SystemCertPool()
-	if err != nil {
-		log.Warn("system CA certificates not loaded; only --registry-ca and certs.d are trusted", "err", err)
-		roots = x509.NewCertPool()
-	}
+	// nil roots mean the system's, which Go loads only when a handshake first needs them: a host
+	// whose registries are all on loopback never pays the memory for parsing them.
+	var roots *x509.CertPool
 	if s.caFile != "" {
 		certs, err := loadCABundle(s.caFile, now())
 		switch {
@@ -124,6 +122,7 @@ func newRegistryTransports(s tlsSettings, log *slog.Logger) (*registryTransports
 		case err != nil:
 			log.Error("--registry-ca ignored; only the system CA certificates are trusted", "file", s.caFile, "err", err)
 		default:
+			roots = systemRoots(log)
 			for _, c := range certs {
 				roots.AddCert(c)
 			}
@@ -138,6 +137,18 @@ func newRegistryTransports(s tlsSettings, log *slog.Logger) (*registryTransports
 		certsDir: s.certsDir,
 		byConfig: map[string]*http.Transport{"": newTransport(base)},
 	}, nil
+}
+
+// systemRoots is a copy of the system's CA pool to add to, or an empty pool when it cannot be read.
+func systemRoots(log *slog.Logger) *x509.CertPool {
+	roots, err := x509.SystemCertPool()
+	if err != nil {
+		if log != nil {
+			log.Warn("system CA certificates not loaded; only --registry-ca and certs.d are trusted", "err", err)
+		}
+		return x509.NewCertPool()
+	}
+	return roots
 }
 
 // forHost returns the round tripper for a registry "host" or "host:port". The certs.d directory is
@@ -232,7 +243,10 @@ func (t *registryTransports) hostConfig(files []certsFile) (*tls.Config, error) 
 			if err != nil {
 				return nil, fmt.Errorf("certs.d: %w", err)
 			}
-			if cfg.RootCAs == t.base.RootCAs {
+			switch {
+			case t.base.RootCAs == nil && cfg.RootCAs == nil:
+				cfg.RootCAs = systemRoots(nil)
+			case cfg.RootCAs == t.base.RootCAs:
 				cfg.RootCAs = t.base.RootCAs.Clone()
 			}
 			for _, c := range certs {

@@ -509,12 +509,8 @@ func TestBadBundleWithoutValidateIsLogged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	system, err := x509.SystemCertPool()
-	if err != nil {
-		system = x509.NewCertPool()
-	}
-	if !rt.(*http.Transport).TLSClientConfig.RootCAs.Equal(system) {
-		t.Error("roots are not the system roots")
+	if roots := rt.(*http.Transport).TLSClientConfig.RootCAs; roots != nil {
+		t.Error("roots are not the system roots (nil, loaded by Go when first needed)")
 	}
 	if _, _, err := getVia(t, rt, srv.URL+"/v2/"); err == nil {
 		t.Error("a server from a test CA was trusted with system roots only")
