@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"slices"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/network"
 )
 
 // recordedRegistry is the registry address in the recorded engine JSON; tests substitute theirs.
@@ -31,10 +34,13 @@ type fakeEngine struct {
 	containers []container.InspectResponse
 	images     map[string]image.InspectResponse
 	requests   []string
+	creates    []container.CreateRequest // bodies of POST /containers/create
+	pullable   map[string]string         // "repo:tag" -> the image ID a pull makes it name
+	nextID     int
 }
 
 func newFakeEngine(t testing.TB, minAPI, maxAPI string) *fakeEngine {
-	e := &fakeEngine{t: t, minAPI: minAPI, maxAPI: maxAPI, images: map[string]image.InspectResponse{}}
+	e := &fakeEngine{t: t, minAPI: minAPI, maxAPI: maxAPI, images: map[string]image.InspectResponse{}, pullable: map[string]string{}}
 	e.Server = httptest.NewServer(http.HandlerFunc(e.serve))
 	t.Cleanup(e.Close)
 	return e
@@ -144,15 +150,160 @@ func (e *fakeEngine) serve(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		engineMessage(w, http.StatusNotFound, "No such container: %s", parts[1])
-	case r.Method == http.MethodGet && len(parts) == 3 && parts[0] == "images" && parts[2] == "json":
-		if img, ok := e.images[parts[1]]; ok {
+	case r.Method == http.MethodGet && len(parts) >= 3 && parts[0] == "images" && parts[len(parts)-1] == "json":
+		name, _ := url.PathUnescape(strings.Join(parts[1:len(parts)-1], "/"))
+		if img, ok := e.imageByRef(name); ok {
 			engineJSON(w, http.StatusOK, img)
 			return
 		}
-		engineMessage(w, http.StatusNotFound, "No such image: %s", parts[1])
+		engineMessage(w, http.StatusNotFound, "No such image: %s", name)
 	default:
-		engineMessage(w, http.StatusNotImplemented, "the fake engine does not serve %s %s", r.Method, path)
+		if !e.mutate(w, r, ver, parts) {
+			engineMessage(w, http.StatusNotImplemented, "the fake engine does not serve %s %s", r.Method, path)
+		}
 	}
+}
+
+// find returns the index of a container by ID or name, or -1.
+func (e *fakeEngine) find(ref string) int {
+	for i, c := range e.containers {
+		if c.ID == ref || c.Name == "/"+ref {
+			return i
+		}
+	}
+	return -1
+}
+
+// mutate serves the calls that change containers and images, as the engine answers them.
+func (e *fakeEngine) mutate(w http.ResponseWriter, r *http.Request, ver string, parts []string) bool {
+	q := r.URL.Query()
+	switch {
+	case r.Method == http.MethodPost && len(parts) == 2 && parts[0] == "containers" && parts[1] == "create":
+		var body container.CreateRequest
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			engineMessage(w, http.StatusBadRequest, "invalid JSON: %v", err)
+			return true
+		}
+		e.creates = append(e.creates, body)
+		name := q.Get("name")
+		if e.find(name) >= 0 {
+			engineMessage(w, http.StatusConflict, "Conflict. The container name \"/%s\" is already in use", name)
+			return true
+		}
+		if body.NetworkingConfig != nil && len(body.NetworkingConfig.EndpointsConfig) > 1 && versionLess(ver, "1.44") {
+			engineMessage(w, http.StatusBadRequest, "Container cannot be connected to network endpoints: %d", len(body.NetworkingConfig.EndpointsConfig))
+			return true
+		}
+		img, ok := e.imageByRef(body.Config.Image)
+		if !ok {
+			engineMessage(w, http.StatusNotFound, "No such image: %s", body.Config.Image)
+			return true
+		}
+		e.nextID++
+		c := container.InspectResponse{
+			ContainerJSONBase: &container.ContainerJSONBase{ID: fmt.Sprintf("%064x", 0xfeed0000+e.nextID), Name: "/" + name, Image: img.ID, HostConfig: body.HostConfig, State: &container.State{Status: "created"}},
+			Config:            body.Config,
+			NetworkSettings:   &container.NetworkSettings{Networks: map[string]*network.EndpointSettings{}},
+		}
+		if body.NetworkingConfig != nil {
+			for n, ep := range body.NetworkingConfig.EndpointsConfig {
+				c.NetworkSettings.Networks[n] = ep
+			}
+		}
+		e.containers = append(e.containers, c)
+		engineJSON(w, http.StatusCreated, container.CreateResponse{ID: c.ID})
+	case r.Method == http.MethodPost && len(parts) == 3 && parts[0] == "networks" && parts[2] == "connect":
+		var body network.ConnectOptions
+		json.NewDecoder(r.Body).Decode(&body)
+		i := e.find(body.Container)
+		if i < 0 {
+			engineMessage(w, http.StatusNotFound, "No such container: %s", body.Container)
+			return true
+		}
+		e.containers[i].NetworkSettings.Networks[parts[1]] = body.EndpointConfig
+		w.WriteHeader(http.StatusOK)
+	case r.Method == http.MethodPost && len(parts) == 3 && parts[0] == "containers":
+		i := e.find(parts[1])
+		if i < 0 {
+			engineMessage(w, http.StatusNotFound, "No such container: %s", parts[1])
+			return true
+		}
+		c := &e.containers[i]
+		switch parts[2] {
+		case "start":
+			if c.State.Running {
+				w.WriteHeader(http.StatusNotModified)
+				return true
+			}
+			c.State = &container.State{Status: "running", Running: true}
+		case "stop", "kill":
+			if !c.State.Running {
+				w.WriteHeader(http.StatusNotModified)
+				return true
+			}
+			c.State = &container.State{Status: "exited"}
+		case "wait":
+			engineJSON(w, http.StatusOK, map[string]int{"StatusCode": 0})
+			return true
+		case "rename":
+			if e.find(q.Get("name")) >= 0 {
+				engineMessage(w, http.StatusConflict, "Conflict. The container name \"/%s\" is already in use", q.Get("name"))
+				return true
+			}
+			c.Name = "/" + q.Get("name")
+		default:
+			return false
+		}
+		w.WriteHeader(http.StatusNoContent)
+	case r.Method == http.MethodDelete && len(parts) == 2 && parts[0] == "containers":
+		i := e.find(parts[1])
+		if i < 0 {
+			engineMessage(w, http.StatusNotFound, "No such container: %s", parts[1])
+			return true
+		}
+		e.containers = append(e.containers[:i], e.containers[i+1:]...)
+		w.WriteHeader(http.StatusNoContent)
+	case r.Method == http.MethodPost && len(parts) == 2 && parts[0] == "images" && parts[1] == "create":
+		ref := q.Get("fromImage") + ":" + q.Get("tag")
+		w.Header().Set("Content-Type", "application/json")
+		id, ok := e.pullable[ref]
+		if !ok {
+			fmt.Fprintf(w, `{"status":"Pulling from %s"}`+"\n"+`{"errorDetail":{"message":"manifest for %s not found"},"error":"manifest for %s not found"}`+"\n", ref, ref, ref)
+			return true
+		}
+		img := e.images[id]
+		img.RepoTags = append(img.RepoTags, ref)
+		e.images[id] = img
+		for oid, o := range e.images { // the tag leaves the image it named before
+			if oid != id {
+				o.RepoTags = slices.DeleteFunc(o.RepoTags, func(t string) bool { return t == ref })
+				e.images[oid] = o
+			}
+		}
+		fmt.Fprintf(w, `{"status":"Pulling from %s"}`+"\n"+`{"status":"Status: Downloaded newer image for %s"}`+"\n", ref, ref)
+	default:
+		return false
+	}
+	return true
+}
+
+// imageByRef finds an image by ID or by one of its tags, as the engine resolves names.
+func (e *fakeEngine) imageByRef(ref string) (image.InspectResponse, bool) {
+	if img, ok := e.images[ref]; ok {
+		return img, true
+	}
+	want, err := parseReference(ref)
+	if err != nil {
+		return image.InspectResponse{}, false
+	}
+	for _, img := range e.images {
+		for _, t := range img.RepoTags {
+			if r, err := parseReference(t); err == nil && r.String() == want.String() {
+				return img, true
+			}
+		}
+	}
+	return image.InspectResponse{}, false
 }
 
 // list answers GET /containers/json with the status filter applied, as the engine does.
