@@ -78,7 +78,7 @@ func BenchmarkCheck50(b *testing.B) {
 					b.Fatal(err)
 				}
 				start := time.Now()
-				rep := (&session{cfg: cfg, eng: e, reg: rc, log: log}).run(ctx)
+				rep := (&session{cfg: cfg, eng: e, reg: rc, log: log}).run(ctx, nil)
 				wall += time.Since(start)
 				if rep.count(stateFresh) != n {
 					b.Fatalf("fresh %d of %d: %+v", rep.count(stateFresh), n, rep.results[0])

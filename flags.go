@@ -80,10 +80,11 @@ func (c *config) options() []*option {
 		{name: "concurrency", env: []string{"OUTPOST_CONCURRENCY"}, ownEnv: true, group: groupRegistry, usage: "registry checks run at once", value: (*positiveInt)(&c.concurrency)},
 		{name: "warn-on-head-failure", env: w("WARN_ON_HEAD_FAILURE"), group: groupRegistry, usage: "log level of a failed check: always (warn), auto (warn for Docker Hub and GHCR), never (debug)", value: &choiceValue{p: &c.warnOnHeadFailure, choices: []string{"always", "auto", "never"}}},
 
-		{name: "http-api-update", env: w("HTTP_API_UPDATE"), group: groupAPI, usage: "serve /v1/update (needs --http-api-token)", value: (*boolValue)(&c.httpAPIUpdate), later: laterOps},
-		{name: "http-api-metrics", env: w("HTTP_API_METRICS"), group: groupAPI, usage: "serve /v1/metrics (needs --http-api-token)", value: (*boolValue)(&c.httpAPIMetrics), later: laterOps},
-		{name: "http-api-token", env: w("HTTP_API_TOKEN"), group: groupAPI, usage: "Bearer token for the API (a value or a file holding it)", value: (*secretValue)(&c.httpAPIToken), later: laterOps},
-		{name: "http-api-periodic-polls", env: w("HTTP_API_PERIODIC_POLLS"), group: groupAPI, usage: "keep scheduled sessions when the update API is on", value: (*boolValue)(&c.httpAPIPeriodicPolls), later: laterOps},
+		{name: "http-api-update", env: w("HTTP_API_UPDATE"), group: groupAPI, usage: "serve /v1/update (needs --http-api-token)", value: (*boolValue)(&c.httpAPIUpdate)},
+		{name: "http-api-metrics", env: w("HTTP_API_METRICS"), group: groupAPI, usage: "serve /v1/metrics (needs --http-api-token)", value: (*boolValue)(&c.httpAPIMetrics)},
+		{name: "http-api-token", env: w("HTTP_API_TOKEN"), group: groupAPI, usage: "Bearer token for the API (a value or a file holding it)", value: (*secretValue)(&c.httpAPIToken)},
+		{name: "http-api-addr", env: []string{"OUTPOST_HTTP_API_ADDR"}, ownEnv: true, group: groupAPI, usage: "address the HTTP API listens on", value: (*stringValue)(&c.httpAPIAddr)},
+		{name: "http-api-periodic-polls", env: w("HTTP_API_PERIODIC_POLLS"), group: groupAPI, usage: "keep scheduled sessions when the update API is on", value: (*boolValue)(&c.httpAPIPeriodicPolls)},
 
 		{name: "notifications", short: "n", env: w("NOTIFICATIONS"), group: groupNotify, usage: "legacy notification types: email, slack, msteams, gotify, shoutrrr", value: (*listValue)(&c.notifications), later: laterOps},
 		{name: "notification-url", env: w("NOTIFICATION_URL"), group: groupNotify, usage: "notification service URLs (a value or a file, one URL per line)", value: (*listValue)(&c.notificationURLs), later: laterOps},
@@ -102,8 +103,8 @@ func (c *config) options() []*option {
 		{name: "trace", env: w("TRACE"), group: groupLogging, usage: "same as --log-level trace", value: (*boolValue)(&c.trace)},
 		{name: "no-color", env: []string{"NO_COLOR"}, group: groupLogging, usage: "no colours in pretty logs (NO_COLOR set at all means true)", value: (*boolValue)(&c.noColor)},
 		{name: "no-startup-message", env: w("NO_STARTUP_MESSAGE"), group: groupLogging, usage: "do not log the start-up message", value: (*boolValue)(&c.noStartupMessage)},
-		{name: "porcelain", short: "P", env: w("PORCELAIN"), group: groupLogging, usage: `"v1": machine-readable session summary on stdout`, value: (*stringValue)(&c.porcelain), later: laterOps},
-		{name: "health-check", group: groupLogging, usage: "exit 0 at once (for a container HEALTHCHECK)", value: (*boolValue)(&c.healthCheck), later: laterOps},
+		{name: "porcelain", short: "P", env: w("PORCELAIN"), group: groupLogging, usage: `"v1": machine-readable session summary on stdout`, value: (*stringValue)(&c.porcelain)},
+		{name: "health-check", group: groupLogging, usage: "exit 0 at once (for a container HEALTHCHECK)", value: (*boolValue)(&c.healthCheck)},
 	}
 	o = append(o, c.registryOptions()...)
 	return append(o, c.legacyNotifyOptions()...)

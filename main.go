@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -37,7 +38,7 @@ type config struct {
 	rollingRestart, labelTakePrecedence                  bool
 	concurrency                                          int
 	warnOnHeadFailure                                    string
-	registryCA, stateFile                                string
+	registryCA, stateFile, httpAPIAddr                   string
 	settleTime, healthTimeout                            time.Duration
 	registryCAValidate, insecureRegistry                 bool
 	httpAPIUpdate, httpAPIMetrics, httpAPIPeriodicPolls  bool
@@ -73,6 +74,7 @@ func defaultConfig() *config {
 		warnOnHeadFailure: "auto",
 		logFormat:         "auto",
 		logLevel:          "info",
+		httpAPIAddr:       ":8080",
 	}
 }
 
@@ -251,6 +253,14 @@ func run(args []string, lookup func(string) (string, bool), stdout, stderr io.Wr
 		fmt.Fprintf(stdout, "outpost %s\n", version)
 		return 0
 	}
+	if cfg.healthCheck {
+		// For a container HEALTHCHECK: as PID 1 it would be the container itself, not a probe.
+		if os.Getpid() == 1 {
+			fmt.Fprintln(stderr, "outpost: --health-check is for a HEALTHCHECK command, not for the container's main process")
+			return 1
+		}
+		return 0
+	}
 	log := newLogger(cfg, stderr, lookup)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -282,19 +292,89 @@ func run(args []string, lookup func(string) (string, bool), stdout, stderr io.Wr
 		s.state = st
 	}
 
-	rep := s.run(ctx)
-	if cfg.runOnce {
-		return rep.exitCode()
+	host := cfg.notificationsHostname
+	if host == "" {
+		host, _ = os.Hostname()
 	}
-	ticker := time.NewTicker(cfg.interval)
-	defer ticker.Stop()
-	for {
+	r := newRunner(s, host)
+	if cfg.porcelain == "v1" {
+		r.porcelain = stdout
+	}
+	if r.notifier, err = newNotifier(cfg, log); err != nil {
+		fmt.Fprintf(stderr, "outpost: %v\n", err)
+		return 2
+	}
+	if cfg.runOnce {
+		r.session(ctx, nil)
+		return r.lastExit
+	}
+	return r.serveForever(ctx, cfg, lookup)
+}
+
+// serveForever runs sessions on the schedule and serves the HTTP API until a signal.
+func (r *runner) serveForever(ctx context.Context, cfg *config, lookup func(string) (string, bool)) int {
+	r.sd = newSDNotifier(lookup)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	apiErr := make(chan error, 1)
+	if cfg.httpAPIUpdate || cfg.httpAPIMetrics {
+		api := &apiServer{token: cfg.httpAPIToken, update: cfg.httpAPIUpdate, run: r, log: r.log}
+		if cfg.httpAPIMetrics {
+			api.metrics = r.metrics
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			apiErr <- api.serve(ctx, cfg.httpAPIAddr)
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r.sd.watchdog(ctx, watchdogInterval(lookup, os.Getpid()), r.healthy.Load)
+	}()
+	next, err := cfg.nextSession()
+	if err != nil {
+		r.log.Error("cannot schedule sessions", "err", err)
+		return 2
+	}
+	r.sd.ready()
+	scheduled := !cfg.httpAPIUpdate || cfg.httpAPIPeriodicPolls
+	if scheduled {
+		r.tryRun(ctx, nil)
+		loopDone := make(chan struct{})
+		go func() { r.loop(ctx, next); close(loopDone) }()
 		select {
-		case <-ctx.Done():
-			log.Info("stopping on signal")
-			return 0
-		case <-ticker.C:
-			s.run(ctx)
+		case err := <-apiErr:
+			if err != nil {
+				r.log.Error("HTTP API stopped", "err", err)
+				return 1
+			}
+		case <-loopDone:
+		}
+	} else {
+		r.log.Info("the update API is on: sessions run when it is called (--http-api-periodic-polls keeps the schedule)")
+		if err := <-apiErr; err != nil && ctx.Err() == nil {
+			r.log.Error("HTTP API stopped", "err", err)
+			return 1
 		}
 	}
+	<-ctx.Done()
+	r.sd.stopping()
+	r.log.Info("stopping on signal")
+	// A session in hand finishes (or rolls back) before the process ends.
+	r.sem <- struct{}{}
+	return 0
+}
+
+// nextSession is the schedule: --schedule's cron, else every --interval.
+func (c *config) nextSession() (func(time.Time) time.Time, error) {
+	if c.schedule != "" {
+		sch, err := parseSchedule(c.schedule, time.Local)
+		if err != nil {
+			return nil, err
+		}
+		return sch.next, nil
+	}
+	return func(t time.Time) time.Time { return t.Add(c.interval) }, nil
 }

@@ -153,9 +153,8 @@ func TestConfigInvalidInput(t *testing.T) {
 
 func TestConfigLaterFlagsRefused(t *testing.T) {
 	for _, args := range [][]string{
-		{"--schedule", "@daily"}, {"--porcelain", "v1"},
+		{"--schedule", "@daily"},
 		{"--notification-url", "generic://example"}, {"--notification-slack-hook-url", "https://x"},
-		{"--health-check"}, {"--http-api-update", "--http-api-token", "t"},
 	} {
 		_, err := parseConfig(args, envMap(), &bytes.Buffer{})
 		name := strings.TrimPrefix(args[0], "--")
@@ -163,12 +162,12 @@ func TestConfigLaterFlagsRefused(t *testing.T) {
 			t.Errorf("%v: got %v, want not supported yet", args, err)
 		}
 	}
-	_, err := parseConfig(nil, envMap("WATCHTOWER_HTTP_API_PERIODIC_POLLS", "true"), &bytes.Buffer{})
-	if err == nil || !strings.Contains(err.Error(), "--http-api-periodic-polls (set by WATCHTOWER_HTTP_API_PERIODIC_POLLS) is not supported yet") {
-		t.Errorf("WATCHTOWER_HTTP_API_PERIODIC_POLLS=true: got %v", err)
+	_, err := parseConfig(nil, envMap("WATCHTOWER_NOTIFICATION_REPORT", "true"), &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "--notification-report (set by WATCHTOWER_NOTIFICATION_REPORT) is not supported yet") {
+		t.Errorf("WATCHTOWER_NOTIFICATION_REPORT=true: got %v", err)
 	}
 	// Asking for the default of a later flag asks for nothing.
-	mustParse(t, []string{"--health-check=false"}, envMap("WATCHTOWER_NOTIFICATION_REPORT", "false"))
+	mustParse(t, []string{"--notification-skip-title=false"}, envMap("WATCHTOWER_NOTIFICATION_REPORT", "false"))
 }
 
 func TestHelpListsEveryFlagWithItsVariables(t *testing.T) {

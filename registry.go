@@ -461,6 +461,25 @@ func (c *registryClient) noteQuota(ctx context.Context, h *registryHost, resp *h
 	c.log.Debug("registry quota", "registry", h.name, "limit", limit, "remaining", remaining, "window", window.String())
 }
 
+// quotas returns the remaining pulls every registry last announced.
+func (c *registryClient) quotas() map[string]int {
+	c.mu.Lock()
+	hosts := make([]*registryHost, 0, len(c.hosts))
+	for _, h := range c.hosts {
+		hosts = append(hosts, h)
+	}
+	c.mu.Unlock()
+	out := map[string]int{}
+	for _, h := range hosts {
+		h.quotaMu.Lock()
+		if h.quota.known {
+			out[h.name] = h.quota.remaining
+		}
+		h.quotaMu.Unlock()
+	}
+	return out
+}
+
 // quotaOf returns what a registry last said of its pull allowance.
 func (c *registryClient) quotaOf(apiHost string) quota {
 	c.mu.Lock()

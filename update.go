@@ -6,6 +6,7 @@ import (
 	"context"
 	"log/slog"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -95,8 +96,9 @@ func (r report) exitCode() int {
 	return 0
 }
 
-// run performs one session and logs its report.
-func (s *session) run(ctx context.Context) report {
+// run performs one session over the selected containers (of the given images only, when any
+// are given) and logs its report.
+func (s *session) run(ctx context.Context, images []string) report {
 	start := time.Now()
 	before := s.reg.snapshot()
 	var rep report
@@ -106,7 +108,7 @@ func (s *session) run(ctx context.Context) report {
 	}
 	// However registries misbehave, a check ends; retries and timeouts sit well inside this.
 	cctx, cancel := context.WithTimeout(ctx, checkDeadline)
-	targets, err := s.discover(cctx)
+	targets, err := s.discover(cctx, images)
 	if err != nil {
 		cancel()
 		rep.err = err
@@ -174,7 +176,7 @@ func matchesAny(res []*regexp.Regexp, name string) bool {
 }
 
 // discover lists the containers, applies the selection and inspects the selected ones.
-func (s *session) discover(ctx context.Context) ([]target, error) {
+func (s *session) discover(ctx context.Context, only []string) ([]target, error) {
 	list, err := s.eng.listContainers(ctx, s.cfg.statuses())
 	if err != nil {
 		return nil, err
@@ -234,8 +236,31 @@ func (s *session) discover(ctx context.Context) ([]target, error) {
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
+	if len(only) > 0 {
+		targets = slices.DeleteFunc(targets, func(t target) bool { return !imageWanted(t.image, only) })
+	}
 	sort.Slice(targets, func(i, j int) bool { return targets[i].name < targets[j].name })
 	return targets, nil
+}
+
+// imageWanted tells whether a container's image is one of images: a name without a tag matches
+// every tag of that repository, a name with one only that tag.
+func imageWanted(image string, images []string) bool {
+	ref, err := parseReference(image)
+	if err != nil {
+		return false
+	}
+	for _, want := range images {
+		w, err := parseReference(want)
+		if err != nil {
+			continue
+		}
+		tagged := strings.LastIndex(want, ":") > strings.LastIndex(want, "/")
+		if w.repository() == ref.repository() && (!tagged || w.tag == ref.tag) {
+			return true
+		}
+	}
+	return false
 }
 
 // imageDigests inspects an image once however many containers run it.
