@@ -3,6 +3,8 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"errors"
@@ -12,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -88,21 +91,27 @@ type apiServer struct {
 
 // handler routes the enabled endpoints behind the token check.
 func (a *apiServer) handler() http.Handler {
-	mux := http.NewServeMux()
+	routes := map[string]http.HandlerFunc{}
 	if a.update {
-		mux.HandleFunc("/v1/update", a.authorized(a.serveUpdate))
+		routes["/v1/update"] = a.authorized(a.serveUpdate)
 	}
 	if a.metrics != nil {
-		mux.HandleFunc("/v1/metrics", a.authorized(a.serveMetrics))
+		routes["/v1/metrics"] = a.authorized(a.serveMetrics)
 	}
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h := routes[r.URL.Path]; h != nil {
+			h(w, r)
+			return
+		}
+		http.Error(w, "not found", http.StatusNotFound)
+	})
 }
 
 // authorized checks "Authorization: Bearer <token>" in constant time.
 func (a *apiServer) authorized(next http.HandlerFunc) http.HandlerFunc {
 	want := []byte("Bearer " + a.token)
 	return func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, 1<<10)
+		r.Body = io.NopCloser(io.LimitReader(r.Body, apiMaxBody))
 		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="outpost"`)
 			http.Error(w, "a valid Bearer token is required", http.StatusUnauthorized)
@@ -144,33 +153,114 @@ func (a *apiServer) serveMetrics(w http.ResponseWriter, _ *http.Request) {
 	a.metrics.write(w)
 }
 
-// serve listens on addr until ctx ends, then shuts down gracefully.
+// API server limits: requests are tiny (a path, a query, a token), answers are small.
+const (
+	apiMaxHeader   = 8 << 10
+	apiMaxBody     = 1 << 10
+	apiReadTimeout = 10 * time.Second
+	apiMaxConns    = 16
+)
+
+// serve listens on addr until ctx ends. It speaks just enough HTTP/1.1 for scrapers and update
+// calls — one request per connection, answered whole — instead of linking net/http's server,
+// which would add a third to the binary for two endpoints.
 func (a *apiServer) serve(ctx context.Context, addr string) error {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("--http-api-addr %s: %w", addr, err)
 	}
-	srv := &http.Server{
-		Handler:           a.handler(),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    8 << 10,
-		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
-	}
 	a.log.Info("HTTP API listening", "addr", l.Addr().String(), "update", a.update, "metrics", a.metrics != nil)
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(l) }()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
+	return a.serveListener(ctx, l)
+}
+
+func (a *apiServer) serveListener(ctx context.Context, l net.Listener) error {
+	stop := context.AfterFunc(ctx, func() { l.Close() })
+	defer stop()
+	h := a.handler()
+	var wg sync.WaitGroup
+	defer wg.Wait() // graceful: requests in hand are answered
+	slots := make(chan struct{}, apiMaxConns)
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(100 * time.Millisecond)
+				continue
+			}
+			return fmt.Errorf("HTTP API: %w", err)
+		}
+		select {
+		case slots <- struct{}{}:
+		default:
+			c.Close() // too many at once: a scraper retries
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			a.serveConn(ctx, c, h)
+		}()
 	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	err = srv.Shutdown(sctx)
-	if serr := <-done; !errors.Is(serr, http.ErrServerClosed) && err == nil {
-		err = serr
+}
+
+// serveConn answers one request on c and closes it.
+func (a *apiServer) serveConn(ctx context.Context, c net.Conn, h http.Handler) {
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(apiReadTimeout))
+	br := bufio.NewReaderSize(io.LimitReader(c, apiMaxHeader+apiMaxBody), 4<<10)
+	req, err := http.ReadRequest(br)
+	if err != nil {
+		writeResponse(c, http.StatusBadRequest, http.Header{}, []byte("bad request\n"))
+		return
 	}
-	return err
+	if req.ContentLength > apiMaxBody {
+		writeResponse(c, http.StatusRequestEntityTooLarge, http.Header{}, []byte("request body too large\n"))
+		return
+	}
+	req.RemoteAddr = c.RemoteAddr().String()
+	rw := &bufferedResponse{header: http.Header{}}
+	h.ServeHTTP(rw, req.WithContext(ctx))
+	c.SetWriteDeadline(time.Now().Add(apiReadTimeout))
+	writeResponse(c, rw.code(), rw.header, rw.body.Bytes())
+}
+
+// bufferedResponse collects a handler's answer so it can be sent with its length.
+type bufferedResponse struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (b *bufferedResponse) Header() http.Header         { return b.header }
+func (b *bufferedResponse) Write(p []byte) (int, error) { return b.body.Write(p) }
+func (b *bufferedResponse) WriteHeader(status int) {
+	if b.status == 0 {
+		b.status = status
+	}
+}
+
+func (b *bufferedResponse) code() int {
+	if b.status == 0 {
+		return http.StatusOK
+	}
+	return b.status
+}
+
+func writeResponse(w io.Writer, status int, h http.Header, body []byte) {
+	if h.Get("Content-Type") == "" {
+		h.Set("Content-Type", "text/plain; charset=utf-8")
+	}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("Connection", "close")
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "HTTP/1.1 %d %s\r\n", status, http.StatusText(status))
+	h.Write(&b)
+	b.WriteString("\r\n")
+	b.Write(body)
+	w.Write(b.Bytes())
 }

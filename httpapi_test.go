@@ -6,6 +6,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -218,5 +219,53 @@ func TestHealthCheckExitsAtOnce(t *testing.T) {
 	var out, errb bytes.Buffer
 	if code := run([]string{"--health-check"}, envMap(), &out, &errb); code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+}
+
+func TestAPIServerOnTheWire(t *testing.T) {
+	r, _, _ := apiHost(t)
+	api := &apiServer{token: "s3cret-token", update: true, metrics: r.metrics, run: r, log: r.log}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- api.serveListener(ctx, l) }()
+	base := "http://" + l.Addr().String()
+
+	if code, body := call(t, http.MethodGet, base+"/v1/metrics", "s3cret-token"); code != 200 || !strings.Contains(body, "watchtower_scans_total 0") {
+		t.Fatalf("metrics: %d %q", code, body)
+	}
+	if code, _ := call(t, http.MethodGet, base+"/v1/metrics", "nope"); code != 401 {
+		t.Fatalf("wrong token: %d", code)
+	}
+	if code, body := call(t, http.MethodPost, base+"/v1/update", "s3cret-token"); code != 200 || body != "session done\n" {
+		t.Fatalf("update: %d %q", code, body)
+	}
+	// Headers past the bound are refused, not buffered.
+	req, _ := http.NewRequest(http.MethodGet, base+"/v1/metrics", nil)
+	req.Header.Set("Authorization", "Bearer s3cret-token")
+	req.Header.Set("X-Padding", strings.Repeat("x", apiMaxHeader+apiMaxBody))
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("oversized header: %d", resp.StatusCode)
+		}
+	}
+	// A body past the bound.
+	req, _ = http.NewRequest(http.MethodPost, base+"/v1/update", strings.NewReader(strings.Repeat("x", 4096)))
+	req.Header.Set("Authorization", "Bearer s3cret-token")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("oversized body: %v %v", resp, err)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("the API server did not stop with its context")
 	}
 }
