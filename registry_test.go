@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -523,5 +524,85 @@ func TestBearerSendsCredentialsOnlyToTheTokenService(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "pa55-secret") || strings.Contains(logs.String(), "tok-1") {
 		t.Fatal("a secret or token reached the trace log")
+	}
+}
+
+func TestParseRateLimit(t *testing.T) {
+	for _, tt := range []struct {
+		in     string
+		n      int
+		window time.Duration
+		ok     bool
+	}{
+		{"100;w=21600", 100, 6 * time.Hour, true},
+		{"20", 20, 0, true},
+		{" 7 ; w=60 ", 7, time.Minute, true},
+		{"", 0, 0, false},
+		{"many;w=1", 0, 0, false},
+		{"-1", 0, 0, false},
+	} {
+		n, w, ok := parseRateLimit(tt.in)
+		if n != tt.n || w != tt.window || ok != tt.ok {
+			t.Errorf("parseRateLimit(%q) = %d %s %v", tt.in, n, w, ok)
+		}
+	}
+}
+
+func TestQuotaKeptAndPullsDeferred(t *testing.T) {
+	reg := newFakeRegistry(t)
+	reg.push("app", "latest", "1")
+	inner := reg.Config.Handler
+	var limited sync.Once
+	var heads atomic.Int32
+	reg.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodHead {
+			heads.Add(1)
+		}
+		w.Header().Set("RateLimit-Limit", "100;w=21600")
+		w.Header().Set("RateLimit-Remaining", "1;w=21600")
+		if r.Method == http.MethodHead {
+			retry := false
+			limited.Do(func() { retry = true })
+			if retry { // one 429 first: the check retries after Retry-After
+				w.Header().Set("Retry-After", "0")
+				w.WriteHeader(http.StatusTooManyRequests)
+				return
+			}
+		}
+		inner.ServeHTTP(w, r)
+	})
+	c := testRegistryClient(t, envMap(), nil)
+	if _, err := c.headDigest(context.Background(), mustRef(t, reg.host()+"/app")); err != nil {
+		t.Fatal(err)
+	}
+	if heads.Load() != 2 || c.stats.heads.Load() != 1 {
+		t.Fatalf("want the 429 retried once: %d HEADs on the wire, %d checks", heads.Load(), c.stats.heads.Load())
+	}
+	q := c.quotaOf(reg.host())
+	if !q.known || q.limit != 100 || q.remaining != 1 || q.window != 6*time.Hour {
+		t.Fatalf("quota %+v", q)
+	}
+	if got := c.quotas()[reg.host()]; got != 1 {
+		t.Fatalf("quotas() = %v", c.quotas())
+	}
+
+	// Docker Hub announces 1 pull left and three Hub images need pulling: two wait.
+	c.hosts["registry-1.docker.io"] = &registryHost{name: "registry-1.docker.io", quota: quota{limit: 100, remaining: 1, known: true}}
+	s := &session{reg: c, log: c.log}
+	pulls := map[string]*pullJob{}
+	var order []string
+	for _, n := range []string{"docker.io/library/a:1", "ghcr.io/o/b:1", "docker.io/library/c:1", "docker.io/library/d:1"} {
+		pulls[n] = &pullJob{ref: mustRef(t, n)}
+		order = append(order, n)
+	}
+	s.deferOverQuota(pulls, order)
+	var deferred []string
+	for _, n := range order {
+		if pulls[n].deferred != "" {
+			deferred = append(deferred, n)
+		}
+	}
+	if strings.Join(deferred, " ") != "docker.io/library/c:1 docker.io/library/d:1" {
+		t.Fatalf("deferred %v", deferred)
 	}
 }
