@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -604,5 +605,39 @@ func TestQuotaKeptAndPullsDeferred(t *testing.T) {
 	}
 	if strings.Join(deferred, " ") != "docker.io/library/c:1 docker.io/library/d:1" {
 		t.Fatalf("deferred %v", deferred)
+	}
+}
+
+func TestCheckOverTLSWithPrivateCA(t *testing.T) {
+	ca := newTestCA(t)
+	reg := &fakeRegistry{t: t, manifests: map[string]fakeManifest{}}
+	reg.Server = httptest.NewUnstartedServer(http.HandlerFunc(reg.serve))
+	reg.TLS = &tls.Config{Certificates: []tls.Certificate{ca.serverCertificate(t, "127.0.0.1")}}
+	reg.StartTLS()
+	t.Cleanup(reg.Close)
+	host := strings.TrimPrefix(reg.URL, "https://")
+	want := reg.push("app", "latest", "tls")
+	ref := mustRef(t, host+"/app")
+	client := func(ca string) *registryClient {
+		cfg := defaultConfig()
+		cfg.registryCA = ca
+		c, err := newRegistryClient(cfg, envMap("DOCKER_CONFIG", t.TempDir()), slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if m, err := client(ca.writeBundle(t)).headDigest(context.Background(), ref); err != nil || m.digest != want {
+		t.Fatalf("with --registry-ca: %+v %v", m, err)
+	}
+	for name, bundle := range map[string]string{"no CA": "", "an unrelated CA": newTestCA(t).writeBundle(t)} {
+		_, err := client(bundle).headDigest(context.Background(), ref)
+		if err == nil || !strings.Contains(err.Error(), host) || !strings.Contains(err.Error(), "--registry-ca") {
+			t.Errorf("%s: %v", name, err)
+		}
+		// A TLS failure on loopback is not a plain-HTTP registry: no fallback to http.
+		if reg.count("GET /v2/") > 1 {
+			t.Errorf("%s: fell back to plain HTTP: %q", name, reg.requests)
+		}
 	}
 }
