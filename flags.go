@@ -64,7 +64,7 @@ func (c *config) options() []*option {
 		{name: "include-restarting", env: w("INCLUDE_RESTARTING"), group: groupSelection, usage: "also watch restarting containers", value: (*boolValue)(&c.includeRestarting)},
 
 		{name: "interval", short: "i", env: w("POLL_INTERVAL"), group: groupUpdate, usage: "seconds (or a duration like 6h) between sessions", value: (*secondsValue)(&c.interval)},
-		{name: "schedule", short: "s", env: w("SCHEDULE"), group: groupUpdate, usage: "6-field cron spec with seconds; exclusive with --interval", value: (*stringValue)(&c.schedule), later: laterOps},
+		{name: "schedule", short: "s", env: w("SCHEDULE"), group: groupUpdate, usage: "6-field cron spec with seconds; exclusive with --interval", value: (*stringValue)(&c.schedule)},
 		{name: "run-once", short: "R", env: w("RUN_ONCE"), group: groupUpdate, usage: "run one session, then exit", value: (*boolValue)(&c.runOnce)},
 		{name: "monitor-only", short: "m", env: w("MONITOR_ONLY"), group: groupUpdate, usage: "check and report; pull, stop and recreate nothing", value: (*boolValue)(&c.monitorOnly)},
 		{name: "stop-timeout", short: "t", env: w("TIMEOUT"), group: groupUpdate, usage: "time allowed for a graceful stop", value: (*secondsValue)(&c.stopTimeout)},

@@ -185,6 +185,11 @@ func (c *config) validate(byName map[string]*option) error {
 			return usagef("--schedule and --interval (set by %s) exclude each other: keep one", src)
 		}
 	}
+	if c.schedule != "" {
+		if _, err := parseSchedule(c.schedule, time.Local); err != nil {
+			return usagef("%v", err)
+		}
+	}
 	if c.interval <= 0 {
 		return usagef("invalid value %s for --interval: want at least 1 second", c.interval)
 	}

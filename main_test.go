@@ -136,6 +136,8 @@ func TestConfigInvalidInput(t *testing.T) {
 		{"update api without token", []string{"--http-api-update"}, nil, `need --http-api-token`},
 		{"metrics api without token", nil, []string{"WATCHTOWER_HTTP_API_METRICS", "true"}, `need --http-api-token`},
 		{"porcelain version", []string{"--porcelain", "v2"}, nil, `"v2" for --porcelain: want v1`},
+		{"bad schedule", []string{"--schedule", "0 0 25 * * *"}, nil, `--schedule "0 0 25 * * *": hours field "25": want 0-23`},
+		{"five-field schedule", nil, []string{"WATCHTOWER_SCHEDULE", "0 4 * * *"}, `seconds field`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -153,7 +155,6 @@ func TestConfigInvalidInput(t *testing.T) {
 
 func TestConfigLaterFlagsRefused(t *testing.T) {
 	for _, args := range [][]string{
-		{"--schedule", "@daily"},
 		{"--notification-url", "generic://example"}, {"--notification-slack-hook-url", "https://x"},
 	} {
 		_, err := parseConfig(args, envMap(), &bytes.Buffer{})

@@ -188,8 +188,9 @@ func (ts *tokenService) answer(r *http.Request, user, pass string, basic bool, s
 	return http.StatusOK, b
 }
 
-// tokenServiceGrant gives the account every pull and push it asks for on repositories; other resource types
-// (registry:catalog:*) and actions get nothing, as a token service grants only what it knows.
+// tokenServiceGrant gives the account every pull and push it asks for on repositories; other
+// resource types (registry:catalog:*) and actions get nothing: a token service grants only what
+// it knows.
 func tokenServiceGrant(scopes []string) ([]testTokenAccess, error) {
 	access := []testTokenAccess{}
 	for _, s := range scopes {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 )
 
 // version is set per build with -ldflags "-X main.version=..." so builds differ.
@@ -20,8 +21,11 @@ func main() {
 		os.Exit(1)
 	case "ignore-term":
 		// Only SIGKILL can end the process: it models a container that never stops gracefully.
+		// (A bare select{} would be a deadlock the runtime kills at once.)
 		signal.Ignore(syscall.SIGTERM, syscall.SIGINT)
-		select {}
+		for {
+			time.Sleep(time.Hour)
+		}
 	case "serve":
 		go serve()
 	}
