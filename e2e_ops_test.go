@@ -20,6 +20,9 @@ func TestE2ESigtermDuringUpdate(t *testing.T) {
 	reg := e2eRegistry(t, e2eRegistryOpts{})
 	prefix, ns := e2eNames(t)
 	repo := e2ePushV1(t, e, reg, ns+"/slow", e2eAuth{})
+	// v2 first: cleanups run last-in first-out, and the containers (which end on v2) must go
+	// before the images do.
+	e2ePushV2(t, e, repo, e2eAuth{})
 	names := []string{prefix + "a", prefix + "b", prefix + "c", prefix + "d"}
 	for _, n := range names {
 		// The app ignores SIGTERM, so each stop takes the whole --stop-timeout.
@@ -33,7 +36,6 @@ func TestE2ESigtermDuringUpdate(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	e2ePushV2(t, e, repo, e2eAuth{})
 
 	cmd := exec.Command(bin, "--run-once", "--rolling-restart", "--stop-timeout", "2s", "--settle-time", "1",
 		"--log-format", "json", "--state-file", t.TempDir()+"/state.json", prefix+".*")
