@@ -21,8 +21,6 @@ type option struct {
 	group string
 	usage string
 	value flag.Value
-	// later names the issue that builds this flag's behaviour; setting it before then is an error.
-	later string
 	// ownEnv: outpost's own flags read only OUTPOST_ variables, which env already lists.
 	ownEnv bool
 }
@@ -46,8 +44,6 @@ const (
 )
 
 var groupOrder = []string{groupEngine, groupSelection, groupUpdate, groupRegistry, groupAPI, groupNotify, groupLogging}
-
-const laterOps = "operations (schedule, HTTP API, notifications)"
 
 // options returns the flag table, bound to the fields of c.
 func (c *config) options() []*option {
@@ -86,16 +82,16 @@ func (c *config) options() []*option {
 		{name: "http-api-addr", env: []string{"OUTPOST_HTTP_API_ADDR"}, ownEnv: true, group: groupAPI, usage: "address the HTTP API listens on", value: (*stringValue)(&c.httpAPIAddr)},
 		{name: "http-api-periodic-polls", env: w("HTTP_API_PERIODIC_POLLS"), group: groupAPI, usage: "keep scheduled sessions when the update API is on", value: (*boolValue)(&c.httpAPIPeriodicPolls)},
 
-		{name: "notifications", short: "n", env: w("NOTIFICATIONS"), group: groupNotify, usage: "legacy notification types: email, slack, msteams, gotify, shoutrrr", value: (*listValue)(&c.notifications), later: laterOps},
-		{name: "notification-url", env: w("NOTIFICATION_URL"), group: groupNotify, usage: "notification service URLs (a value or a file, one URL per line)", value: (*listValue)(&c.notificationURLs), later: laterOps},
-		{name: "notifications-level", env: w("NOTIFICATIONS_LEVEL"), group: groupNotify, usage: "lowest level sent", value: (*stringValue)(&c.notificationsLevel), later: laterOps},
-		{name: "notifications-delay", env: w("NOTIFICATIONS_DELAY"), group: groupNotify, usage: "seconds before the first notification", value: (*secondsValue)(&c.notificationsDelay), later: laterOps},
-		{name: "notifications-hostname", env: w("NOTIFICATIONS_HOSTNAME"), group: groupNotify, usage: "host name shown in notifications", value: (*stringValue)(&c.notificationsHostname), later: laterOps},
-		{name: "notification-template", env: w("NOTIFICATION_TEMPLATE"), group: groupNotify, usage: "Go text/template for messages", value: (*stringValue)(&c.notificationTemplate), later: laterOps},
-		{name: "notification-report", env: w("NOTIFICATION_REPORT"), group: groupNotify, usage: "send the session report, not log lines", value: (*boolValue)(&c.notificationReport), later: laterOps},
-		{name: "notification-title-tag", env: w("NOTIFICATION_TITLE_TAG"), group: groupNotify, usage: "tag prefixed to titles", value: (*stringValue)(&c.notificationTitleTag), later: laterOps},
-		{name: "notification-skip-title", env: w("NOTIFICATION_SKIP_TITLE"), group: groupNotify, usage: "send no title", value: (*boolValue)(&c.notificationSkipTitle), later: laterOps},
-		{name: "notification-log-stdout", env: w("NOTIFICATION_LOG_STDOUT"), group: groupNotify, usage: "also write notifications to stdout", value: (*boolValue)(&c.notificationLogStdout), later: laterOps},
+		{name: "notifications", short: "n", env: w("NOTIFICATIONS"), group: groupNotify, usage: "legacy notification types: email, slack, msteams, gotify, shoutrrr", value: (*listValue)(&c.notifications)},
+		{name: "notification-url", env: w("NOTIFICATION_URL"), group: groupNotify, usage: "notification service URLs (a value or a file, one URL per line)", value: (*spaceListValue)(&c.notificationURLs)},
+		{name: "notifications-level", env: w("NOTIFICATIONS_LEVEL"), group: groupNotify, usage: "lowest level sent", value: (*stringValue)(&c.notificationsLevel)},
+		{name: "notifications-delay", env: w("NOTIFICATIONS_DELAY"), group: groupNotify, usage: "seconds before the first notification", value: (*secondsValue)(&c.notificationsDelay)},
+		{name: "notifications-hostname", env: w("NOTIFICATIONS_HOSTNAME"), group: groupNotify, usage: "host name shown in notifications", value: (*stringValue)(&c.notificationsHostname)},
+		{name: "notification-template", env: w("NOTIFICATION_TEMPLATE"), group: groupNotify, usage: "Go text/template for messages", value: (*stringValue)(&c.notificationTemplate)},
+		{name: "notification-report", env: w("NOTIFICATION_REPORT"), group: groupNotify, usage: "send the session report, not log lines", value: (*boolValue)(&c.notificationReport)},
+		{name: "notification-title-tag", env: w("NOTIFICATION_TITLE_TAG"), group: groupNotify, usage: "tag prefixed to titles", value: (*stringValue)(&c.notificationTitleTag)},
+		{name: "notification-skip-title", env: w("NOTIFICATION_SKIP_TITLE"), group: groupNotify, usage: "send no title", value: (*boolValue)(&c.notificationSkipTitle)},
+		{name: "notification-log-stdout", env: w("NOTIFICATION_LOG_STDOUT"), group: groupNotify, usage: "also write notifications to stdout", value: (*boolValue)(&c.notificationLogStdout)},
 
 		{name: "log-format", short: "l", env: w("LOG_FORMAT"), group: groupLogging, usage: "auto, logfmt, pretty or json", value: &choiceValue{p: &c.logFormat, choices: []string{"auto", "logfmt", "pretty", "json"}}},
 		{name: "log-level", env: w("LOG_LEVEL"), group: groupLogging, usage: "panic, fatal, error, warn, info, debug or trace", value: &choiceValue{p: &c.logLevel, choices: []string{"panic", "fatal", "error", "warn", "info", "debug", "trace"}}},
@@ -110,8 +106,7 @@ func (c *config) options() []*option {
 	return append(o, c.legacyNotifyOptions()...)
 }
 
-// legacyNotifyOptions are the per-service notification flags of Watchtower, all built by the
-// operations issue.
+// legacyNotifyOptions are the per-service notification flags of Watchtower.
 func (c *config) legacyNotifyOptions() []*option {
 	type spec struct{ name, env, usage string }
 	specs := []spec{
@@ -142,7 +137,7 @@ func (c *config) legacyNotifyOptions() []*option {
 	for _, s := range specs {
 		p := new(string)
 		c.legacy[s.name] = p
-		o = append(o, &option{name: s.name, env: []string{"WATCHTOWER_NOTIFICATION_" + s.env}, group: groupNotify, usage: s.usage, value: (*stringValue)(p), later: laterOps})
+		o = append(o, &option{name: s.name, env: []string{"WATCHTOWER_NOTIFICATION_" + s.env}, group: groupNotify, usage: s.usage, value: (*stringValue)(p)})
 	}
 	return o
 }
@@ -282,6 +277,15 @@ func (v *listValue) Set(s string) error {
 	return nil
 }
 func (v *listValue) String() string { return strings.Join(*v, ",") }
+
+// spaceListValue splits on white space only: URLs may hold commas (to=a,b).
+type spaceListValue []string
+
+func (v *spaceListValue) Set(s string) error {
+	*v = append(*v, strings.Fields(s)...)
+	return nil
+}
+func (v *spaceListValue) String() string { return strings.Join(*v, " ") }
 
 type choiceValue struct {
 	p       *string

@@ -144,7 +144,7 @@ func parseConfig(args []string, lookup func(string) (string, bool), help io.Writ
 	if c.showVersion {
 		return c, nil
 	}
-	if err := c.validate(byName); err != nil {
+	if err := c.validate(); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -178,8 +178,8 @@ func flagError(err error, byName map[string]*option) error {
 	}
 }
 
-// validate rejects combinations that cannot work and flags whose behaviour is not built yet.
-func (c *config) validate(byName map[string]*option) error {
+// validate rejects combinations that cannot work.
+func (c *config) validate() error {
 	if _, ok := c.setBy["schedule"]; ok && c.schedule != "" {
 		if src, ok := c.setBy["interval"]; ok {
 			return usagef("--schedule and --interval (set by %s) exclude each other: keep one", src)
@@ -218,26 +218,7 @@ func (c *config) validate(byName map[string]*option) error {
 		}
 		c.patterns = append(c.patterns, re)
 	}
-	for name, src := range c.setBy {
-		o := byName[name]
-		if o == nil || o.later == "" || isDefault(o) {
-			continue
-		}
-		return usagef("--%s (set by %s) is not supported yet: it arrives with %s", name, src, o.later)
-	}
 	return nil
-}
-
-// isDefault tells whether an option still holds a value that asks for nothing.
-func isDefault(o *option) bool {
-	switch v := o.value.(type) {
-	case *boolValue:
-		return !bool(*v)
-	case *secondsValue:
-		return *v == 0
-	default:
-		return o.value.String() == ""
-	}
 }
 
 func main() {

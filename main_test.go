@@ -153,22 +153,11 @@ func TestConfigInvalidInput(t *testing.T) {
 	}
 }
 
-func TestConfigLaterFlagsRefused(t *testing.T) {
-	for _, args := range [][]string{
-		{"--notification-url", "generic://example"}, {"--notification-slack-hook-url", "https://x"},
-	} {
-		_, err := parseConfig(args, envMap(), &bytes.Buffer{})
-		name := strings.TrimPrefix(args[0], "--")
-		if err == nil || !strings.Contains(err.Error(), "--"+name+" (set by --"+name+") is not supported yet") {
-			t.Errorf("%v: got %v, want not supported yet", args, err)
-		}
+func TestConfigNotificationURLsKeepCommas(t *testing.T) {
+	c := mustParse(t, []string{"--notification-url", "smtp://u:p@127.0.0.1:25/?from=a@b&to=c@d,e@f generic+http://127.0.0.1:9/x"}, envMap())
+	if len(c.notificationURLs) != 2 || !strings.HasSuffix(c.notificationURLs[0], "to=c@d,e@f") {
+		t.Fatalf("urls %q", c.notificationURLs)
 	}
-	_, err := parseConfig(nil, envMap("WATCHTOWER_NOTIFICATION_REPORT", "true"), &bytes.Buffer{})
-	if err == nil || !strings.Contains(err.Error(), "--notification-report (set by WATCHTOWER_NOTIFICATION_REPORT) is not supported yet") {
-		t.Errorf("WATCHTOWER_NOTIFICATION_REPORT=true: got %v", err)
-	}
-	// Asking for the default of a later flag asks for nothing.
-	mustParse(t, []string{"--notification-skip-title=false"}, envMap("WATCHTOWER_NOTIFICATION_REPORT", "false"))
 }
 
 func TestHelpListsEveryFlagWithItsVariables(t *testing.T) {

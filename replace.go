@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -24,15 +23,13 @@ const (
 )
 
 const (
-	labelStopSignal     = labelPrefix + ".stop-signal"
-	labelSettleTime     = "outpost.settle-time"
-	labelHealthTimeout  = "outpost.health-timeout"
-	labelBareUpdater    = labelPrefix
-	labelMonitorOnly    = labelPrefix + ".monitor-only"
-	labelNoPull         = labelPrefix + ".no-pull"
-	stoppedStates       = "created exited"
-	verifyPollInterval  = 250 * time.Millisecond
-	operationTimeBudget = 2 * time.Minute // for one engine step that should take seconds
+	labelStopSignal    = labelPrefix + ".stop-signal"
+	labelSettleTime    = "outpost.settle-time"
+	labelHealthTimeout = "outpost.health-timeout"
+	labelBareUpdater   = labelPrefix
+	labelMonitorOnly   = labelPrefix + ".monitor-only"
+	labelNoPull        = labelPrefix + ".no-pull"
+	verifyPollInterval = 250 * time.Millisecond
 )
 
 // asideName is the old container's name while it waits for its successor's verdict.
@@ -387,5 +384,3 @@ func (s *session) nameOf(id string) (string, bool) {
 	n, ok := s.names[id]
 	return n, ok
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
