@@ -72,6 +72,9 @@ func (s *session) apply(ctx context.Context, targets []target, results []result)
 			continue
 		}
 		if s.cfg.effective(s.cfg.monitorOnly, labels, labelMonitorOnly) {
+			if v, set := labelTrue(labels, labelMonitorOnly); r.state == stateStale && set && v {
+				r.reason = "monitor-only (" + labelMonitorOnly + "=true)"
+			}
 			continue
 		}
 		noPull := s.cfg.effective(s.cfg.noPull, labels, labelNoPull)
@@ -342,12 +345,16 @@ func (s *session) updateGroup(ctx, work context.Context, group []string, flights
 	}
 }
 
-// cleanup removes the images that updated containers left behind, when nothing uses them.
+// cleanup removes the images that updated containers left behind, and those rolled back, when
+// nothing uses them.
 func (s *session) cleanup(ctx context.Context, done []*inFlight) {
 	old := map[string]bool{}
 	for _, f := range done {
-		if f.result.state == stateUpdated && f.t.imageID != f.newImage {
+		switch {
+		case f.result.state == stateUpdated && f.t.imageID != f.newImage:
 			old[f.t.imageID] = true
+		case f.result.state == stateRolledBack && f.newImage != "":
+			old[f.newImage] = true // the broken image pulled for nothing
 		}
 	}
 	if len(old) == 0 {

@@ -167,6 +167,11 @@ func (e *engine) ping(ctx context.Context) (string, error) {
 // unreachable explains a failed connection with the likely fix.
 func (e *engine) unreachable(err error) error {
 	hint := "is the engine running and listening there? set --host or DOCKER_HOST"
+	if path, ok := strings.CutPrefix(e.addr, "unix://"); ok {
+		if st, serr := os.Stat(path); serr == nil && st.Mode()&os.ModeSocket == 0 {
+			return fmt.Errorf("cannot reach the Docker engine at %s: %s is not a socket; set --host or DOCKER_HOST to the engine's socket", e.addr, path)
+		}
+	}
 	switch {
 	case errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EACCES):
 		hint = "permission denied: run outpost as root or as a member of the docker group"

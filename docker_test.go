@@ -413,11 +413,14 @@ func TestEngineErrorsCarryEngineMessage(t *testing.T) {
 
 func TestEngineUnreachable(t *testing.T) {
 	dir := t.TempDir()
+	notSocket := filepath.Join(dir, "regular-file")
+	os.WriteFile(notSocket, nil, 0o600)
 	for _, tt := range []struct {
 		host, want string
 	}{
 		{"unix://" + filepath.Join(dir, "none.sock"), "no socket at that path"},
 		{"tcp://127.0.0.1:1", "connection refused"},
+		{"unix://" + notSocket, "is not a socket"},
 	} {
 		_, err := dialEngine(context.Background(), engineOptions{host: tt.host})
 		if err == nil || !strings.Contains(err.Error(), tt.host) || !strings.Contains(err.Error(), tt.want) {

@@ -859,6 +859,6 @@ func TestE2EManyContainers(t *testing.T) {
 	e2eCheck(t, res, want)
 	e2eCheckCounters(t, res, 6)
 	t.Logf("24 containers, 6 repositories: outpost --run-once --monitor-only took %v (session %v); registry pings %d, heads %d, gets %d, tokens %d",
-		res.wall.Round(time.Millisecond), time.Duration(res.summary.num("duration")), res.summary.num("registry_pings"),
+		res.wall.Round(time.Millisecond), res.summary.str("duration"), res.summary.num("registry_pings"),
 		res.summary.num("registry_heads"), res.summary.num("registry_gets"), res.summary.num("registry_tokens"))
 }

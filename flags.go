@@ -244,7 +244,7 @@ func parseSeconds(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
 		if n < 0 || n > 1<<31 {
-			return 0, fmt.Errorf("want a number of seconds from 0 or a duration like 90s")
+			return 0, fmt.Errorf("want a positive number of seconds or a duration like 90s, 5m, 6h")
 		}
 		return time.Duration(n) * time.Second, nil
 	}

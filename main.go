@@ -214,7 +214,7 @@ func (c *config) validate() error {
 		name := strings.TrimPrefix(n, "/")
 		re, err := regexp.Compile("^(?:" + name + ")$")
 		if err != nil {
-			re = regexp.MustCompile("^" + regexp.QuoteMeta(name) + "$")
+			return usagef("container %q is neither a name nor a valid regular expression: %v", n, err)
 		}
 		c.patterns = append(c.patterns, re)
 	}
@@ -263,7 +263,7 @@ func run(args []string, lookup func(string) (string, bool), stdout, stderr io.Wr
 		return 1
 	}
 	if !cfg.noStartupMessage {
-		log.Info("outpost started", "version", version, "engine", cfg.host, "api", eng.version, "run_once", cfg.runOnce, "interval", cfg.interval.String())
+		log.Info("outpost started", "version", version, "engine", cfg.host, "api", eng.version, "sessions", cfg.when())
 	}
 	s := &session{cfg: cfg, eng: eng, reg: reg, log: log, selfID: ownContainerID(os.ReadFile)}
 	if !cfg.monitorOnly {
@@ -327,7 +327,11 @@ func (r *runner) serveForever(ctx context.Context, cfg *config, lookup func(stri
 	r.sd.ready()
 	scheduled := !cfg.httpAPIUpdate || cfg.httpAPIPeriodicPolls
 	if scheduled {
-		r.tryRun(ctx, nil)
+		// With --interval a session runs at start; a --schedule waits for its first time, as
+		// Watchtower did, so that a 4 AM schedule does not restart containers at deploy time.
+		if cfg.schedule == "" {
+			r.tryRun(ctx, nil)
+		}
 		loopDone := make(chan struct{})
 		go func() { r.loop(ctx, next); close(loopDone) }()
 		select {
@@ -351,6 +355,19 @@ func (r *runner) serveForever(ctx context.Context, cfg *config, lookup func(stri
 	// A session in hand finishes (or rolls back) before the process ends.
 	r.sem <- struct{}{}
 	return 0
+}
+
+// when says in words when sessions run, for the start-up message.
+func (c *config) when() string {
+	switch {
+	case c.runOnce:
+		return "once"
+	case c.httpAPIUpdate && !c.httpAPIPeriodicPolls:
+		return "on /v1/update calls"
+	case c.schedule != "":
+		return "on schedule " + c.schedule
+	}
+	return "at start, then every " + c.interval.String()
 }
 
 // nextSession is the schedule: --schedule's cron, else every --interval.

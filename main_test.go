@@ -136,6 +136,7 @@ func TestConfigInvalidInput(t *testing.T) {
 		{"update api without token", []string{"--http-api-update"}, nil, `need --http-api-token`},
 		{"metrics api without token", nil, []string{"WATCHTOWER_HTTP_API_METRICS", "true"}, `need --http-api-token`},
 		{"porcelain version", []string{"--porcelain", "v2"}, nil, `"v2" for --porcelain: want v1`},
+		{"bad name pattern", []string{"web-["}, nil, `container "web-[" is neither a name nor a valid regular expression`},
 		{"bad schedule", []string{"--schedule", "0 0 25 * * *"}, nil, `--schedule "0 0 25 * * *": hours field "25": want 0-23`},
 		{"five-field schedule", nil, []string{"WATCHTOWER_SCHEDULE", "0 4 * * *"}, `seconds field`},
 	}
@@ -217,5 +218,18 @@ func TestRunUnreachableEngine(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(errb.String()), "\n")
 	if len(lines) != 1 || !strings.Contains(lines[0], sock) || !strings.Contains(lines[0], "is dockerd running") {
 		t.Fatalf("want one line naming the socket and the fix, got %q", errb.String())
+	}
+}
+
+func TestStartupSaysWhenSessionsRun(t *testing.T) {
+	for args, want := range map[string]string{
+		"--run-once":                           "once",
+		"--interval 300":                       "at start, then every 5m0s",
+		"--schedule @daily":                    "on schedule @daily",
+		"--http-api-update --http-api-token t": "on /v1/update calls",
+	} {
+		if got := mustParse(t, strings.Fields(args), envMap()).when(); got != want {
+			t.Errorf("%s: %q, want %q", args, got, want)
+		}
 	}
 }

@@ -446,7 +446,7 @@ func (s *session) logReport(rep report, st statsSnapshot) {
 		slog.Int("failed", rep.count(stateFailed)),
 		slog.Int("updated", rep.count(stateUpdated)),
 		slog.Int("rolled_back", rep.count(stateRolledBack)),
-		slog.Duration("duration", rep.duration.Round(time.Millisecond)),
+		slog.String("duration", rep.duration.Round(time.Millisecond).String()),
 		slog.Int64("registry_pings", st.pings),
 		slog.Int64("registry_heads", st.heads),
 		slog.Int64("registry_gets", st.gets),
