@@ -87,7 +87,7 @@ func (c *config) options() []*option {
 		{name: "notifications-level", env: w("NOTIFICATIONS_LEVEL"), group: groupNotify, usage: "lowest level sent", value: (*stringValue)(&c.notificationsLevel)},
 		{name: "notifications-delay", env: w("NOTIFICATIONS_DELAY"), group: groupNotify, usage: "seconds before the first notification", value: (*secondsValue)(&c.notificationsDelay)},
 		{name: "notifications-hostname", env: w("NOTIFICATIONS_HOSTNAME"), group: groupNotify, usage: "host name shown in notifications", value: (*stringValue)(&c.notificationsHostname)},
-		{name: "notification-template", env: w("NOTIFICATION_TEMPLATE"), group: groupNotify, usage: "Go text/template for messages", value: (*stringValue)(&c.notificationTemplate)},
+		{name: "notification-template", env: w("NOTIFICATION_TEMPLATE"), group: groupNotify, usage: "template for messages, in Go text/template syntax (fields, range, if, with, printf…)", value: (*stringValue)(&c.notificationTemplate)},
 		{name: "notification-report", env: w("NOTIFICATION_REPORT"), group: groupNotify, usage: "send the session report, not log lines", value: (*boolValue)(&c.notificationReport)},
 		{name: "notification-title-tag", env: w("NOTIFICATION_TITLE_TAG"), group: groupNotify, usage: "tag prefixed to titles", value: (*stringValue)(&c.notificationTitleTag)},
 		{name: "notification-skip-title", env: w("NOTIFICATION_SKIP_TITLE"), group: groupNotify, usage: "send no title", value: (*boolValue)(&c.notificationSkipTitle)},

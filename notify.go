@@ -17,7 +17,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"text/template"
 	"time"
 )
 
@@ -37,7 +36,7 @@ type notifier struct {
 	tag        string
 	skipTitle  bool
 	fullReport bool
-	tmpl       *template.Template // nil: the default body
+	tmpl       *textTemplate // nil: the default body
 	delay      time.Duration
 	attempt    time.Duration
 	retryWait  time.Duration
@@ -137,7 +136,7 @@ func buildNotifier(c *config, log *slog.Logger, ep endpoints) (*notifier, error)
 		n.delay = d
 	}
 	if c.notificationTemplate != "" {
-		t, err := template.New("notification").Parse(c.notificationTemplate)
+		t, err := parseTemplate("notification", c.notificationTemplate)
 		if err != nil {
 			return nil, usagef("invalid --notification-template: %v", err)
 		}
@@ -346,7 +345,7 @@ func (n *notifier) message(rep sessionReport) (message, bool) {
 	switch {
 	case n.tmpl != nil:
 		var b strings.Builder
-		if err := n.tmpl.Execute(&b, rep); err != nil {
+		if err := n.tmpl.execute(&b, rep); err != nil {
 			n.log.Warn("--notification-template failed; sending the default message", "err", err)
 			m.body = defaultBody(rep)
 			break
