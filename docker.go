@@ -68,7 +68,7 @@ func (e *engineError) Error() string { return e.message }
 func dialEngine(ctx context.Context, o engineOptions) (*engine, error) {
 	e := &engine{addr: o.host}
 	tr := &http.Transport{
-		MaxIdleConnsPerHost: 16,
+		MaxIdleConnsPerHost: engineConcurrency,
 		IdleConnTimeout:     30 * time.Second,
 	}
 	switch {

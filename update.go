@@ -32,6 +32,9 @@ const (
 	stateFailed  = "failed"
 )
 
+// engineConcurrency is how many inspect calls discovery makes at once.
+const engineConcurrency = 4
+
 // checkDeadline bounds the discovery and check of one session.
 const checkDeadline = 5 * time.Minute
 
@@ -200,7 +203,9 @@ func (s *session) discover(ctx context.Context, only []string) ([]target, error)
 	images := map[string]*imageDigests{}
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(s.cfg.concurrency)
+	// The engine answers a local socket in microseconds: a few inspects at once keep it busy
+	// without a connection (and its buffers) per check.
+	g.SetLimit(min(s.cfg.concurrency, engineConcurrency))
 	for i, c := range picked {
 		mu.Lock()
 		if images[c.ImageID] == nil {
