@@ -416,9 +416,10 @@ func (e *engine) connectNetwork(ctx context.Context, networkName, id string, set
 	return nil
 }
 
-// removeImage removes an image; it fails with 409 while a container uses it.
+// removeImage removes an image with all its tags and digests; the caller has made sure that no
+// container uses it (force also untags an image named in several repositories).
 func (e *engine) removeImage(ctx context.Context, id string) error {
-	if err := e.do(ctx, http.MethodDelete, "/images/"+url.PathEscape(id), nil, nil, nil); err != nil {
+	if err := e.do(ctx, http.MethodDelete, "/images/"+url.PathEscape(id), url.Values{"force": {"1"}}, nil, nil); err != nil {
 		return fmt.Errorf("remove image %s: %w", id, err)
 	}
 	return nil

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"golang.org/x/sync/errgroup"
 )
 
 // The old container's name while its successor is created: "<name>" + one of these. The suffix
@@ -309,18 +310,26 @@ func (s *session) recoverInterrupted(ctx context.Context) {
 	for _, c := range all {
 		byName[containerName(c.Names)] = c
 	}
+	g := new(errgroup.Group)
+	g.SetLimit(s.cfg.concurrency)
 	for _, c := range all {
-		name := containerName(c.Names)
-		orig, wasRunning, ok := fromAside(name)
+		orig, wasRunning, ok := fromAside(containerName(c.Names))
 		if !ok {
 			continue
 		}
-		err := s.recoverOne(ctx, c, orig, wasRunning, byName)
-		if err != nil {
-			s.log.Error("could not recover an interrupted update; it will be tried again next session", "container", orig, "err", err)
+		// Only this instance's containers: another instance (another --scope, say) may be in
+		// the middle of its own replacement.
+		if sel, _ := s.cfg.selected(orig, c.Labels); !sel {
 			continue
 		}
+		g.Go(func() error {
+			if err := s.recoverOne(ctx, c, orig, wasRunning, byName); err != nil {
+				s.log.Error("could not recover an interrupted update; it will be tried again next session", "container", orig, "err", err)
+			}
+			return nil
+		})
 	}
+	g.Wait()
 }
 
 func (s *session) recoverOne(ctx context.Context, aside container.Summary, orig string, wasRunning bool, byName map[string]container.Summary) error {
@@ -348,6 +357,17 @@ func (s *session) recoverOne(ctx context.Context, aside container.Summary, orig 
 		return err
 	}
 	if wasRunning {
+		insp, err := s.eng.inspectContainer(ctx, aside.ID)
+		if err != nil {
+			return err
+		}
+		// A stop the killed run asked for may still be under way: let it finish, then start, so
+		// that a start which found the container still running is not followed by its exit.
+		if insp.State != nil && insp.State.Running {
+			if err := s.stop(ctx, insp); err != nil {
+				return err
+			}
+		}
 		if err := s.eng.startContainer(ctx, aside.ID); err != nil {
 			return err
 		}
