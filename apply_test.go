@@ -1,6 +1,7 @@
 package main
 
 import (
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -83,6 +84,52 @@ func TestFailedPullLeavesContainerUntouched(t *testing.T) {
 	for _, r := range eng.requests {
 		if strings.Contains(r, "/stop") || strings.Contains(r, "/rename") || strings.Contains(r, "/create?") || strings.HasPrefix(r, "DELETE") {
 			t.Fatalf("a failed pull must touch nothing, engine got %s", r)
+		}
+	}
+}
+
+func TestLabelsAndFlagsCombine(t *testing.T) {
+	on := map[string]string{labelMonitorOnly: "true"}
+	off := map[string]string{labelMonitorOnly: "false"}
+	none := map[string]string{}
+	for _, tt := range []struct {
+		flag, precedence bool
+		labels           map[string]string
+		want             bool
+	}{
+		{false, false, none, false},
+		{true, false, none, true},
+		{false, false, on, true},
+		{true, false, off, true}, // OR: the flag still holds
+		{true, true, off, false}, // the label wins
+		{false, true, on, true},
+		{true, true, none, true},
+	} {
+		c := defaultConfig()
+		c.labelTakePrecedence = tt.precedence
+		if got := c.effective(tt.flag, tt.labels, labelMonitorOnly); got != tt.want {
+			t.Errorf("flag %v precedence %v labels %v: %v, want %v", tt.flag, tt.precedence, tt.labels, got, tt.want)
+		}
+	}
+}
+
+func TestWarnOnHeadFailureLevels(t *testing.T) {
+	hub, ghcr, own := mustRef(t, "nginx"), mustRef(t, "ghcr.io/o/a"), mustRef(t, "registry.example.com/a")
+	for _, tt := range []struct {
+		mode string
+		ref  reference
+		want slog.Level
+	}{
+		{"always", own, slog.LevelWarn},
+		{"never", hub, slog.LevelDebug},
+		{"auto", hub, slog.LevelWarn},
+		{"auto", ghcr, slog.LevelWarn},
+		{"auto", own, slog.LevelInfo},
+	} {
+		s := &session{cfg: defaultConfig()}
+		s.cfg.warnOnHeadFailure = tt.mode
+		if got := s.failureLevel(tt.ref); got != tt.want {
+			t.Errorf("%s for %s: %v, want %v", tt.mode, tt.ref, got, tt.want)
 		}
 	}
 }
