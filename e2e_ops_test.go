@@ -87,3 +87,52 @@ func TestE2ESigtermDuringUpdate(t *testing.T) {
 	}
 	t.Logf("SIGTERM after 2.5 s: outpost exited 0 in %s; %d updated, %d left for the next session", waited.Round(time.Millisecond), updated, begun)
 }
+
+// TestE2EStoppedContainers updates stopped containers with --include-stopped, leaving them
+// stopped, and starts them with --revive-stopped.
+func TestE2EStoppedContainers(t *testing.T) {
+	e := e2eSetup(t)
+	bin := e2eOutpost(t)
+	reg := e2eRegistry(t, e2eRegistryOpts{})
+	prefix, ns := e2eNames(t)
+	repo := e2ePushV1(t, e, reg, ns+"/idle", e2eAuth{})
+	e2ePushV2(t, e, repo, e2eAuth{})
+	for _, n := range []string{"kept", "revived"} {
+		id := e2eRun(t, e, prefix+n, repo.ref, nil)
+		if err := e.call(http.MethodPost, "/containers/"+id+"/stop?t=1", nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	state := func(name string) (string, string) {
+		var c struct {
+			Image string
+			State struct{ Status string }
+		}
+		if err := e.call(http.MethodGet, "/containers/"+url.PathEscape(name)+"/json", nil, &c); err != nil {
+			t.Fatal(err)
+		}
+		return c.State.Status, c.Image
+	}
+	env := []string{"DOCKER_CONFIG=" + t.TempDir()}
+	common := []string{"--run-once", "--include-stopped", "--settle-time", "1", "--log-format", "json", "--state-file", t.TempDir() + "/s.json"}
+
+	// Without --include-stopped a stopped container is not even looked at.
+	res := e2eOutpostRun(t, bin, e, env, "--run-once", "--log-format", "json", "--state-file", t.TempDir()+"/s.json", prefix+".*")
+	if len(res.containers) != 0 {
+		t.Fatalf("stopped containers selected without --include-stopped: %v", res.containers)
+	}
+	res = e2eOutpostRun(t, bin, e, env, append(common, prefix+"kept")...)
+	if res.exit != 0 || res.containers[prefix+"kept"].str("state") != "updated" {
+		t.Fatalf("kept: exit %d, %v", res.exit, res.containers)
+	}
+	if st, img := state(prefix + "kept"); st == "running" || img == repo.v1ID {
+		t.Fatalf("kept after the update: state %s image %s; want stopped on the new image", st, img)
+	}
+	res = e2eOutpostRun(t, bin, e, env, append(common, "--revive-stopped", prefix+"revived")...)
+	if res.exit != 0 || res.containers[prefix+"revived"].str("state") != "updated" {
+		t.Fatalf("revived: exit %d, %v", res.exit, res.containers)
+	}
+	if st, img := state(prefix + "revived"); st != "running" || img == repo.v1ID {
+		t.Fatalf("revived after the update: state %s image %s; want running on the new image", st, img)
+	}
+}
