@@ -130,7 +130,9 @@ func e2euBuild(t *testing.T, e *e2eEngine, tag, buildID, extra string) string {
 	if err := tw.Close(); err != nil {
 		t.Fatal(err)
 	}
-	q := url.Values{"t": {tag}, "rm": {"1"}, "forcerm": {"1"}}
+	// nocache: concurrent tests remove their images, and a cached parent another test removes
+	// mid-build fails this build ("unknown parent image ID").
+	q := url.Values{"t": {tag}, "rm": {"1"}, "forcerm": {"1"}, "nocache": {"1"}}
 	resp, err := e.do(http.MethodPost, "/build?"+q.Encode(), http.Header{"Content-Type": {"application/x-tar"}}, &ctx)
 	if err != nil {
 		t.Fatalf("building %s: %v", tag, err)

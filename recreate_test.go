@@ -663,7 +663,7 @@ func (e *recEngine) build(tag string) {
 	if err := tw.Close(); err != nil {
 		e.t.Fatal(err)
 	}
-	req, _ := http.NewRequest(http.MethodPost, "http://docker/v1.41/build?"+url.Values{"t": {tag}, "rm": {"1"}, "forcerm": {"1"}}.Encode(), &ctx)
+	req, _ := http.NewRequest(http.MethodPost, "http://docker/v1.41/build?"+url.Values{"t": {tag}, "rm": {"1"}, "forcerm": {"1"}, "nocache": {"1"}}.Encode(), &ctx)
 	req.Header.Set("Content-Type", "application/x-tar")
 	resp, err := e.hc.Do(req)
 	if err != nil {
