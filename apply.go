@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 
 	"golang.org/x/sync/errgroup"
 )
@@ -80,7 +79,7 @@ func (s *session) apply(ctx context.Context, targets []target, results []result)
 		noPull := s.cfg.effective(s.cfg.noPull, labels, labelNoPull)
 		if r.state == stateStale && !noPull {
 			if bad, isBad := s.state.isBad(r.ref.String(), r.remote); isBad {
-				r.state, r.reason = stateSkipped, "digest "+short(r.remote)+" was rolled back on "+bad.At.Format("2006-01-02 15:04")+" ("+firstLine(bad.Reason)+"); waiting for a new one"
+				r.state, r.reason = stateSkipped, "digest "+shortID(r.remote)+" was rolled back on "+bad.At.Format("2006-01-02 15:04")+" ("+firstLine(bad.Reason)+"); waiting for a new one"
 				continue
 			}
 			wants = append(wants, want{i, true})
@@ -119,7 +118,6 @@ func (s *session) apply(ctx context.Context, targets []target, results []result)
 
 	// A container is stale when its tag now names another image than the one it runs.
 	localIDs := map[string]string{}
-	var mu sync.Mutex
 	var todo []*inFlight
 	for _, w := range wants {
 		r := &results[w.idx]
@@ -133,9 +131,7 @@ func (s *session) apply(ctx context.Context, targets []target, results []result)
 				continue
 			}
 		}
-		mu.Lock()
 		id, ok := localIDs[r.image]
-		mu.Unlock()
 		if !ok {
 			img, err := s.eng.inspectImage(ctx, r.image)
 			if err != nil {
@@ -375,12 +371,4 @@ func (s *session) cleanup(ctx context.Context, done []*inFlight) {
 		}
 		s.log.Info("removed old image", "image", id)
 	}
-}
-
-func short(digest string) string {
-	d := strings.TrimPrefix(digest, "sha256:")
-	if len(d) > 12 {
-		d = d[:12]
-	}
-	return d
 }

@@ -43,10 +43,7 @@ func loadCredentials(lookup func(string) (string, bool)) (*credentialStore, erro
 	s := &credentialStore{helperTimeout: 10 * time.Second}
 	s.repoUser, _ = lookup("REPO_USER")
 	pass, _ := lookup("REPO_PASS")
-	if b, err := os.ReadFile(pass); err == nil && pass != "" {
-		pass = strings.TrimSpace(string(b))
-	}
-	s.repoPass = pass
+	s.repoPass = secretOrFile(pass)
 
 	var candidates []string
 	if d, ok := lookup("DOCKER_CONFIG"); ok && d != "" {

@@ -339,20 +339,26 @@ func (e *engine) stopContainer(ctx context.Context, id string, timeout time.Dura
 	// The engine answers only when the container is gone, up to timeout plus the kill.
 	ctx, cancel := context.WithTimeout(ctx, timeout+30*time.Second)
 	defer cancel()
-	err := e.do(ctx, http.MethodPost, "/containers/"+url.PathEscape(id)+"/stop", q, nil, nil)
-	var ee *engineError
-	if errors.As(err, &ee) && ee.status == http.StatusNotModified {
-		return nil // already stopped
-	}
-	if err != nil {
+	if err := e.containerPost(ctx, id, "stop", q, nil); err != nil && !notModified(err) { // 304: already stopped
 		return fmt.Errorf("stop %s: %w", id, err)
 	}
 	return nil
 }
 
+// containerPost sends POST /containers/{id}/{action}.
+func (e *engine) containerPost(ctx context.Context, id, action string, q url.Values, out any) error {
+	return e.do(ctx, http.MethodPost, "/containers/"+url.PathEscape(id)+"/"+action, q, nil, out)
+}
+
+// notModified tells whether the engine answered 304: the container is already in that state.
+func notModified(err error) bool {
+	var ee *engineError
+	return errors.As(err, &ee) && ee.status == http.StatusNotModified
+}
+
 // killContainer sends a signal to a container.
 func (e *engine) killContainer(ctx context.Context, id, signal string) error {
-	if err := e.do(ctx, http.MethodPost, "/containers/"+url.PathEscape(id)+"/kill", url.Values{"signal": {signal}}, nil, nil); err != nil {
+	if err := e.containerPost(ctx, id, "kill", url.Values{"signal": {signal}}, nil); err != nil {
 		return fmt.Errorf("signal %s to %s: %w", signal, id, err)
 	}
 	return nil
@@ -361,14 +367,14 @@ func (e *engine) killContainer(ctx context.Context, id, signal string) error {
 // waitContainer waits until a container is no longer running.
 func (e *engine) waitContainer(ctx context.Context, id string) error {
 	var out struct{ StatusCode int }
-	if err := e.do(ctx, http.MethodPost, "/containers/"+url.PathEscape(id)+"/wait", url.Values{"condition": {"not-running"}}, nil, &out); err != nil {
+	if err := e.containerPost(ctx, id, "wait", url.Values{"condition": {"not-running"}}, &out); err != nil {
 		return fmt.Errorf("wait for %s: %w", id, err)
 	}
 	return nil
 }
 
 func (e *engine) renameContainer(ctx context.Context, id, name string) error {
-	if err := e.do(ctx, http.MethodPost, "/containers/"+url.PathEscape(id)+"/rename", url.Values{"name": {name}}, nil, nil); err != nil {
+	if err := e.containerPost(ctx, id, "rename", url.Values{"name": {name}}, nil); err != nil {
 		return fmt.Errorf("rename %s to %s: %w", id, name, err)
 	}
 	return nil
@@ -396,12 +402,7 @@ func (e *engine) createContainer(ctx context.Context, name string, body containe
 }
 
 func (e *engine) startContainer(ctx context.Context, id string) error {
-	err := e.do(ctx, http.MethodPost, "/containers/"+url.PathEscape(id)+"/start", nil, nil, nil)
-	var ee *engineError
-	if errors.As(err, &ee) && ee.status == http.StatusNotModified {
-		return nil // already running
-	}
-	if err != nil {
+	if err := e.containerPost(ctx, id, "start", nil, nil); err != nil && !notModified(err) { // 304: already running
 		return fmt.Errorf("start %s: %w", id, err)
 	}
 	return nil

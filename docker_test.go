@@ -93,8 +93,13 @@ func (e *fakeEngine) add(c container.InspectResponse) {
 func (e *fakeEngine) count(prefix string) int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	return countPrefix(e.requests, prefix)
+}
+
+// countPrefix counts the recorded requests ("METHOD /path") that start with prefix.
+func countPrefix(requests []string, prefix string) int {
 	n := 0
-	for _, r := range e.requests {
+	for _, r := range requests {
 		if strings.HasPrefix(r, prefix) {
 			n++
 		}
@@ -317,7 +322,7 @@ func (e *fakeEngine) list(w http.ResponseWriter, r *http.Request) {
 	}
 	out := []container.Summary{}
 	for _, c := range e.containers {
-		if st := filters["status"]; len(st) > 0 && !contains(st, string(c.State.Status)) {
+		if st := filters["status"]; len(st) > 0 && !slices.Contains(st, string(c.State.Status)) {
 			continue
 		}
 		if r.URL.Query().Get("all") != "1" && c.State.Status != "running" {

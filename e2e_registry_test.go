@@ -360,16 +360,7 @@ func TestE2EHtpasswdTLS(t *testing.T) {
 	cert, key := ca.issueServer(t, "127.0.0.1")
 	reg := e2eRegistry(t, e2eRegistryOpts{Htpasswd: true, TLSCert: cert, TLSKey: key})
 	auth := e2eAuth{Username: e2eUser, Password: e2ePassword, ServerAddress: reg.Host}
-	prefix, ns := e2eNames(t)
-	x := e2ePushV1(t, e, reg, ns+"/x", auth)
-	y := e2ePushV1(t, e, reg, ns+"/y", auth)
-	e2eRun(t, e, prefix+"x", x.ref, nil)
-	e2eRun(t, e, prefix+"y", y.ref, nil)
-	e2ePushV2(t, e, y, auth)
-	want := map[string]e2eWant{
-		prefix + "x": {image: x.ref, state: "fresh", current: x.v1, remote: e2eRemoteDigest(t, reg, x.path, "latest", auth)},
-		prefix + "y": {image: y.ref, state: "stale", current: y.v1, remote: y.v2},
-	}
+	prefix, want := e2eTwoRepos(t, e, reg, auth)
 	env := []string{e2eEmptyConfig(t), "REPO_USER=" + e2eUser, "REPO_PASS=" + e2ePassword}
 	args := []string{"--run-once", "--monitor-only", "--log-format", "json", "--log-level", "trace", prefix + ".*"}
 	basic := base64.StdEncoding.EncodeToString([]byte(e2eUser + ":" + e2ePassword))

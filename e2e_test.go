@@ -232,14 +232,30 @@ func e2eOutpost(t *testing.T) string {
 func e2eBuildImage(t *testing.T, e *e2eEngine, tag, buildID string) string {
 	t.Helper()
 	e2eBuildBinaries(t)
+	dockerfile := fmt.Sprintf("FROM scratch\nCOPY app /app\nLABEL build=%q\nENTRYPOINT [\"/app\"]\n", buildID)
+	id := e2eBuild(t, e, tag, e2eFile{"Dockerfile", 0o644, []byte(dockerfile)}, e2eFile{"app", 0o755, e2eBinaries.app})
+	t.Cleanup(func() {
+		if err := e.call(http.MethodDelete, "/images/"+id+"?force=1", nil, nil); err != nil && !strings.Contains(err.Error(), "404") {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
+	return id
+}
+
+// e2eFile is one file of a build context.
+type e2eFile struct {
+	name string
+	mode int64
+	data []byte
+}
+
+// e2eBuild sends a build context (a Dockerfile among the files) to the engine's legacy builder
+// and returns the image ID it reports.
+func e2eBuild(t *testing.T, e *e2eEngine, tag string, files ...e2eFile) string {
+	t.Helper()
 	var ctx bytes.Buffer
 	tw := tar.NewWriter(&ctx)
-	dockerfile := fmt.Sprintf("FROM scratch\nCOPY app /app\nLABEL build=%q\nENTRYPOINT [\"/app\"]\n", buildID)
-	for _, f := range []struct {
-		name string
-		mode int64
-		data []byte
-	}{{"Dockerfile", 0o644, []byte(dockerfile)}, {"app", 0o755, e2eBinaries.app}} {
+	for _, f := range files {
 		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data))}); err != nil {
 			t.Fatal(err)
 		}
@@ -272,11 +288,6 @@ func e2eBuildImage(t *testing.T, e *e2eEngine, tag, buildID string) string {
 	if id == "" {
 		t.Fatalf("building %s: the stream named no image ID", tag)
 	}
-	t.Cleanup(func() {
-		if err := e.call(http.MethodDelete, "/images/"+id+"?force=1", nil, nil); err != nil && !strings.Contains(err.Error(), "404") {
-			t.Errorf("cleanup: %v", err)
-		}
-	})
 	return id
 }
 
@@ -764,22 +775,29 @@ func TestE2EMonitorOnlyPlain(t *testing.T) {
 	}
 }
 
-func TestE2EMonitorOnlyBasicAuth(t *testing.T) {
-	e := e2eSetup(t)
-	t.Parallel()
-	bin := e2eOutpost(t)
-	reg := e2eRegistry(t, e2eRegistryOpts{Htpasswd: true})
-	auth := e2eAuth{Username: e2eUser, Password: e2ePassword, ServerAddress: reg.Host}
+// e2eTwoRepos pushes v1 of two repositories, runs a container on each and moves the second to
+// v2: the records to expect are x fresh and y stale.
+func e2eTwoRepos(t *testing.T, e *e2eEngine, reg e2eReg, auth e2eAuth) (string, map[string]e2eWant) {
+	t.Helper()
 	prefix, ns := e2eNames(t)
 	x := e2ePushV1(t, e, reg, ns+"/x", auth)
 	y := e2ePushV1(t, e, reg, ns+"/y", auth)
 	e2eRun(t, e, prefix+"x", x.ref, nil)
 	e2eRun(t, e, prefix+"y", y.ref, nil)
 	e2ePushV2(t, e, y, auth)
-	want := map[string]e2eWant{
+	return prefix, map[string]e2eWant{
 		prefix + "x": {image: x.ref, state: "fresh", current: x.v1, remote: e2eRemoteDigest(t, reg, x.path, "latest", auth)},
 		prefix + "y": {image: y.ref, state: "stale", current: y.v1, remote: y.v2},
 	}
+}
+
+func TestE2EMonitorOnlyBasicAuth(t *testing.T) {
+	e := e2eSetup(t)
+	t.Parallel()
+	bin := e2eOutpost(t)
+	reg := e2eRegistry(t, e2eRegistryOpts{Htpasswd: true})
+	auth := e2eAuth{Username: e2eUser, Password: e2ePassword, ServerAddress: reg.Host}
+	prefix, want := e2eTwoRepos(t, e, reg, auth)
 	args := []string{"--run-once", "--monitor-only", "--log-format", "json", prefix + ".*"}
 
 	cfgDir := t.TempDir()
@@ -812,8 +830,8 @@ func TestE2EMonitorOnlyBasicAuth(t *testing.T) {
 			t.Errorf("exit %d, want 1", res.exit)
 		}
 		e2eCheck(t, res, map[string]e2eWant{
-			prefix + "x": {image: x.ref, state: "failed"},
-			prefix + "y": {image: y.ref, state: "failed"},
+			prefix + "x": {image: want[prefix+"x"].image, state: "failed"},
+			prefix + "y": {image: want[prefix+"y"].image, state: "failed"},
 		})
 		out := res.stdout + res.stderr
 		for _, secret := range []string{wrong, e2ePassword, base64.StdEncoding.EncodeToString([]byte(e2eUser + ":" + wrong))} {

@@ -5,7 +5,6 @@
 package main
 
 import (
-	"archive/tar"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -112,47 +111,8 @@ func e2euBuild(t *testing.T, e *e2eEngine, tag, buildID, extra string) string {
 	t.Helper()
 	e2eBuildBinaries(t)
 	sh := e2euShBinary(t)
-	var ctx bytes.Buffer
-	tw := tar.NewWriter(&ctx)
 	dockerfile := fmt.Sprintf("FROM scratch\nCOPY app /app\nCOPY sh /bin/sh\nLABEL build=%q\nENTRYPOINT [\"/app\"]\n%s\n", buildID, extra)
-	for _, f := range []struct {
-		name string
-		mode int64
-		data []byte
-	}{{"Dockerfile", 0o644, []byte(dockerfile)}, {"app", 0o755, e2eBinaries.app}, {"sh", 0o755, sh}} {
-		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data))}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write(f.data); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	// nocache: concurrent tests remove their images, and a cached parent another test removes
-	// mid-build fails this build ("unknown parent image ID").
-	q := url.Values{"t": {tag}, "rm": {"1"}, "forcerm": {"1"}, "nocache": {"1"}}
-	resp, err := e.do(http.MethodPost, "/build?"+q.Encode(), http.Header{"Content-Type": {"application/x-tar"}}, &ctx)
-	if err != nil {
-		t.Fatalf("building %s: %v", tag, err)
-	}
-	defer resp.Body.Close()
-	aux, err := e2eStream(resp.Body)
-	if err != nil {
-		t.Fatalf("building %s: %v", tag, err)
-	}
-	var id string
-	for _, a := range aux {
-		var v struct{ ID string }
-		if json.Unmarshal(a, &v) == nil && v.ID != "" {
-			id = v.ID
-		}
-	}
-	if id == "" {
-		t.Fatalf("building %s: the stream named no image ID", tag)
-	}
-	return id
+	return e2eBuild(t, e, tag, e2eFile{"Dockerfile", 0o644, []byte(dockerfile)}, e2eFile{"app", 0o755, e2eBinaries.app}, e2eFile{"sh", 0o755, sh})
 }
 
 // e2euRepo is one repository whose versions the test builds and pushes one after the other.

@@ -201,13 +201,21 @@ func (v *stringValue) String() string     { return string(*v) }
 type secretValue string
 
 func (v *secretValue) Set(s string) error {
-	if b, err := os.ReadFile(s); err == nil {
-		s = strings.TrimSpace(string(b))
-	}
-	*v = secretValue(s)
+	*v = secretValue(secretOrFile(s))
 	return nil
 }
 func (v *secretValue) String() string { return "" }
+
+// secretOrFile is a value, or the content of the regular file it names (Watchtower's convention
+// for tokens, passwords and URLs kept out of the environment).
+func secretOrFile(v string) string {
+	if st, err := os.Stat(v); err == nil && st.Mode().IsRegular() {
+		if b, err := os.ReadFile(v); err == nil {
+			return strings.TrimSpace(string(b))
+		}
+	}
+	return v
+}
 
 type boolValue bool
 

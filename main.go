@@ -265,7 +265,7 @@ func run(args []string, lookup func(string) (string, bool), stdout, stderr io.Wr
 	if !cfg.noStartupMessage {
 		log.Info("outpost started", "version", version, "engine", cfg.host, "api", eng.version, "sessions", cfg.when())
 	}
-	s := &session{cfg: cfg, eng: eng, reg: reg, log: log, selfID: ownContainerID(os.ReadFile)}
+	s := &session{cfg: cfg, eng: eng, reg: reg, log: log, selfID: selfContainer()}
 	if !cfg.monitorOnly {
 		path := cfg.stateFile
 		if path == "" {

@@ -215,16 +215,6 @@ func expandNotificationURLs(values []string) ([]string, error) {
 	return out, nil
 }
 
-// secretOrFile is a value, or the content of the file it names.
-func secretOrFile(v string) string {
-	if st, err := os.Stat(v); err == nil && st.Mode().IsRegular() {
-		if b, err := os.ReadFile(v); err == nil {
-			return strings.TrimSpace(string(b))
-		}
-	}
-	return v
-}
-
 // notify sends the session's message when its news reach --notifications-level, and returns
 // when every delivery has ended: after the delay and at most the budget.
 func (n *notifier) notify(ctx context.Context, rep sessionReport) {
@@ -388,7 +378,7 @@ func fullReportBody(r sessionReport) string {
 	for _, c := range r.Containers {
 		b.WriteString(containerLine(c))
 		if c.NewImage != "" {
-			fmt.Fprintf(&b, " [%s → %s]", shortImageID(c.OldImage), shortImageID(c.NewImage))
+			fmt.Fprintf(&b, " [%s → %s]", shortID(c.OldImage), shortID(c.NewImage))
 		}
 		b.WriteString("\n")
 	}
@@ -406,14 +396,6 @@ func containerLine(c containerReport) string {
 func summaryLine(r sessionReport) string {
 	return fmt.Sprintf("%d scanned, %d updated, %d rolled back, %d failed, %d stale, %d fresh, %d skipped",
 		r.Scanned, r.Updated, r.RolledBack, r.Failed, r.Stale, r.Fresh, r.Skipped)
-}
-
-func shortImageID(id string) string {
-	id = strings.TrimPrefix(id, "sha256:")
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
 }
 
 // titled puts the title above the body for services that have no title field.

@@ -4,6 +4,7 @@
 package main
 
 import (
+	"slices"
 	"sort"
 	"strings"
 
@@ -238,7 +239,7 @@ func (g dependencyGraph) cycles(nodes []string, set map[string]bool) [][]string 
 					break
 				}
 			}
-			if len(scc) > 1 || contains(g[v], v) {
+			if len(scc) > 1 || slices.Contains(g[v], v) {
 				sort.Strings(scc)
 				out = append(out, scc)
 			}
@@ -252,13 +253,4 @@ func (g dependencyGraph) cycles(nodes []string, set map[string]bool) [][]string 
 		}
 	}
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

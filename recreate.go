@@ -212,13 +212,6 @@ func stripGeneratedHostname(cfg *container.Config, id string, hc container.HostC
 	}
 }
 
-func shortID(id string) string {
-	if len(id) < 12 {
-		return id
-	}
-	return id[:12]
-}
-
 func isHex(s string) bool {
 	return s != "" && strings.Trim(s, "0123456789abcdef") == ""
 }

@@ -91,6 +91,12 @@ func (r reference) apiHost() string {
 	return r.domain
 }
 
+// shortID is the 12-character form of a container ID, image ID or digest, as docker prints them.
+func shortID(id string) string {
+	id = strings.TrimPrefix(id, "sha256:")
+	return id[:min(len(id), 12)]
+}
+
 // isLoopbackHost tells whether host ("host", "host:port" or "[::1]:port") is this machine.
 func isLoopbackHost(host string) bool {
 	if h, _, err := net.SplitHostPort(host); err == nil {

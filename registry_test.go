@@ -85,13 +85,7 @@ func (r *fakeRegistry) store(path, key string, m fakeManifest) {
 func (r *fakeRegistry) count(prefix string) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	n := 0
-	for _, q := range r.requests {
-		if strings.HasPrefix(q, prefix) {
-			n++
-		}
-	}
-	return n
+	return countPrefix(r.requests, prefix)
 }
 
 func (r *fakeRegistry) serve(w http.ResponseWriter, req *http.Request) {

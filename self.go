@@ -32,12 +32,21 @@ func ownContainerID(read func(string) ([]byte, error)) string {
 	return ""
 }
 
+// selfContainer is outpost's own container ID, found once at start: from cgroup or mounts, else
+// the hostname when it is the 12-hex short ID the engine gives a container; "" outside one.
+func selfContainer() string {
+	if id := ownContainerID(os.ReadFile); id != "" {
+		return id
+	}
+	if host, _ := os.Hostname(); len(host) == 12 && isHex(host) {
+		return host
+	}
+	return ""
+}
+
 // selfReason says why a container must not be touched as outpost itself, or "".
 func (s *session) selfReason(t target) string {
-	if s.selfID != "" && (t.id == s.selfID || strings.HasPrefix(t.id, s.selfID)) {
-		return "this is outpost's own container"
-	}
-	if host, _ := os.Hostname(); s.selfID == "" && len(host) == 12 && strings.HasPrefix(t.id, host) {
+	if s.selfID != "" && strings.HasPrefix(t.id, s.selfID) {
 		return "this is outpost's own container"
 	}
 	if t.insp.Config != nil {

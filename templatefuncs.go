@@ -97,8 +97,7 @@ func callTmplFunc(name string, a []reflect.Value) (reflect.Value, error) {
 		out = strings.ToLower(a[0].String())
 	case "short":
 		// The 12-character form of an image ID or digest, as docker prints them.
-		out = strings.TrimPrefix(a[0].String(), "sha256:")
-		out = out[:min(len(out), 12)]
+		out = shortID(a[0].String())
 	case "join":
 		list := make([]string, a[0].Len())
 		for i := range list {
