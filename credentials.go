@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -35,7 +36,20 @@ type credentialStore struct {
 	cfg                dockerConfig
 	repoUser, repoPass string
 	helperTimeout      time.Duration
+
+	mu      sync.Mutex
+	helpers map[string]helperAnswer // "helper\x00registry" -> what it said, so a Basic registry does not cost a process per request
 }
+
+// helperAnswer is a credential helper's answer and when it was given.
+type helperAnswer struct {
+	cred credential
+	at   time.Time
+}
+
+// helperMemory is how long a helper's answer is reused; helpers that rotate credentials are asked
+// again after it.
+const helperMemory = 10 * time.Minute
 
 // loadCredentials reads config.json from DOCKER_CONFIG, else $HOME/.docker, else /config.json
 // (where Watchtower's image kept it). A missing file is not an error.
@@ -141,8 +155,30 @@ func matchesRegistry(key string, names []string) bool {
 	return false
 }
 
-// runHelper asks docker-credential-<name> for the registry's credential.
+// runHelper asks docker-credential-<name> for the registry's credential, or reuses its recent
+// answer. Failures are not remembered.
 func (s *credentialStore) runHelper(ctx context.Context, name, registry string) (credential, error) {
+	key := name + "\x00" + registry
+	s.mu.Lock()
+	a, ok := s.helpers[key]
+	s.mu.Unlock()
+	if ok && time.Since(a.at) < helperMemory {
+		return a.cred, nil
+	}
+	c, err := s.askHelper(ctx, name, registry)
+	if err == nil {
+		s.mu.Lock()
+		if s.helpers == nil {
+			s.helpers = map[string]helperAnswer{}
+		}
+		s.helpers[key] = helperAnswer{cred: c, at: time.Now()}
+		s.mu.Unlock()
+	}
+	return c, err
+}
+
+// askHelper runs docker-credential-<name> get with the registry on its standard input.
+func (s *credentialStore) askHelper(ctx context.Context, name, registry string) (credential, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.helperTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "docker-credential-"+name, "get")

@@ -238,10 +238,6 @@ func (c *registryClient) authorize(ctx context.Context, h *registryHost, ref ref
 	if bearer == nil && basic == nil {
 		return nil, nil // an open registry
 	}
-	cred, err := c.creds.lookup(ctx, ref.domain)
-	if err != nil {
-		return nil, fmt.Errorf("registry %s: credentials: %w", h.name, err)
-	}
 	if bearer != nil {
 		scope := "repository:" + ref.path + ":pull"
 		key := tokenKey{realm: bearer.params["realm"], service: bearer.params["service"], scope: scope}
@@ -249,12 +245,21 @@ func (c *registryClient) authorize(ctx context.Context, h *registryHost, ref ref
 			req.Header.Set("Authorization", "Bearer "+tok)
 			return &key, nil
 		}
+		// Credentials are looked up only for a token request: a cached token needs none.
+		cred, err := c.creds.lookup(ctx, ref.domain)
+		if err != nil {
+			return nil, fmt.Errorf("registry %s: credentials: %w", h.name, err)
+		}
 		tok, err := c.token(ctx, h, *bearer, key, cred)
 		if err != nil {
 			return nil, certificateHelp(h.name, fmt.Errorf("registry %s: token for %s: %w", h.name, ref.path, err))
 		}
 		req.Header.Set("Authorization", "Bearer "+tok)
 		return &key, nil
+	}
+	cred, err := c.creds.lookup(ctx, ref.domain)
+	if err != nil {
+		return nil, fmt.Errorf("registry %s: credentials: %w", h.name, err)
 	}
 	if cred.username == "" {
 		return nil, fmt.Errorf("registry %s asks for a user name and password and none is configured: run docker login, set DOCKER_CONFIG, or REPO_USER and REPO_PASS", h.name)
